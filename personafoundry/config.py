@@ -1,0 +1,225 @@
+"""One typed run configuration, loaded from TOML with `--set a.b=value` overrides.
+
+Decisions:
+- pydantic v2 models, frozen and `extra="forbid"`: an unknown key or a wrong type is
+  a `ConfigError` naming the dotted key and the file.
+- Override values are parsed as TOML literals (`3`, `0.8`, `true`, `["a"]`), and fall
+  back to a plain string, so `--set release.version=1.2.0` needs no quotes.
+- An endpoint with no `base_url` means "the embedded model". `OPENAI_BASE_URL`,
+  `OPENAI_API_KEY` and `OPENAI_MODEL` fill an endpoint left unset, at load time only
+  (stages never read the environment); keys are read from the variable named by
+  `api_key_env` when the client is built and are never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from personafoundry.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LlmEndpoint(_Section):
+    """One OpenAI-compatible endpoint and how to talk to it."""
+
+    base_url: str | None = Field(None, description="OpenAI-compatible URL; unset = embedded model")
+    model: str | None = Field(None, description="model name sent to the endpoint")
+    api_key_env: str = Field("OPENAI_API_KEY", description="env var holding the API key")
+    dialect: Literal["auto", "openai", "llamacpp"] = Field(
+        "auto", description="structured-output dialect; auto = llamacpp for the embedded model"
+    )
+    max_concurrency: int = Field(8, ge=1, le=4096, description="max requests in flight")
+    timeout_s: float = Field(120.0, gt=0, description="per-request timeout")
+    max_retries: int = Field(4, ge=0, le=20, description="transport retries (429/5xx/timeout)")
+    reply_retries: int = Field(2, ge=0, le=10, description="re-asks after an invalid reply")
+    backoff_base_s: float = Field(0.5, ge=0, description="first backoff delay; doubles, jittered")
+    backoff_max_s: float = Field(30.0, ge=0, description="longest backoff delay")
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int = Field(600, ge=1)
+
+
+class Price(_Section):
+    """USD per 1,000 tokens for one model."""
+
+    prompt_per_1k: float = Field(0.0, ge=0)
+    completion_per_1k: float = Field(0.0, ge=0)
+
+
+class Budget(_Section):
+    """Hard caps per run; reaching one stops the run cleanly and resumably."""
+
+    max_tokens: int | None = Field(None, ge=1, description="prompt + completion tokens")
+    max_cost_usd: float | None = Field(None, ge=0)
+
+
+class LlmConfig(_Section):
+    generator: LlmEndpoint = LlmEndpoint()
+    critic: LlmEndpoint = LlmEndpoint(temperature=0.0, max_tokens=300)
+    cache_path: str | None = Field(
+        None, description="SQLite response cache; default <output_dir>/cache/responses.sqlite"
+    )
+    prices: dict[str, Price] = Field(default_factory=dict, description="model name -> price")
+    budget: Budget = Budget()
+
+
+class EmbeddedConfig(_Section):
+    """The local llama.cpp server started when an endpoint has no base_url."""
+
+    n_threads: int | None = Field(None, ge=1, description="default: all cores")
+    n_ctx: int = Field(4096, ge=512)
+    startup_timeout_s: float = Field(180.0, gt=0)
+    model_alias: str = "qwen2.5-coder-0.5b-instruct"
+
+
+class PersonasConfig(_Section):
+    census_count: int = Field(6, ge=0, description="census-sampled personas")
+    seed_files: list[str] = Field(default_factory=list, description="seed persona files")
+    enrich: bool = True
+    max_rounds: int = Field(2, ge=1, description="generator attempts per persona")
+    facts_min: int = Field(6, ge=1)
+    facts_max: int = Field(10, ge=1)
+
+
+class ConverseConfig(_Section):
+    per_persona: int = Field(1, ge=0, description="conversations each persona appears in")
+    turns_min: int = Field(4, ge=2)
+    turns_max: int = Field(8, ge=2)
+    max_rounds: int = Field(3, ge=1, description="generate + revise attempts")
+    accept_threshold: float = Field(3.0, ge=1, le=5, description="min mean critic score")
+    mode: Literal["one_call", "turn_by_turn"] = "turn_by_turn"
+
+
+class DocumentsConfig(_Section):
+    per_persona: int = Field(2, ge=0)
+    max_rounds: int = Field(3, ge=1)
+    accept_threshold: float = Field(3.0, ge=1, le=5)
+    doc_types: list[str] = Field(default_factory=list, description="empty = whole catalog")
+
+
+class DedupConfig(_Section):
+    threshold: float = Field(0.5, gt=0, lt=1, description="Jaccard threshold")
+    num_perm: int = Field(128, ge=16)
+    shingle_size: int = Field(3, ge=1, description="word n-gram size")
+
+
+class ValidateConfig(_Section):
+    census_tvd_max: float = Field(0.15, gt=0, le=1)
+    conditioned: bool = Field(False, description="sample declared conditioned/reweighted")
+
+
+class ReleaseConfig(_Section):
+    name: str = Field("personas-demo", pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    version: str = Field("0.1.0", pattern=r"^\d+\.\d+\.\d+$")
+
+
+class RunConfig(_Section):
+    """The whole run: one object, passed to flows as their single parameter."""
+
+    seed: int = 0
+    run_id: str | None = Field(None, description="default: derived from the config hash")
+    output_dir: str = "outputs"
+    shard_size: int = Field(8, ge=1, description="items per Prefect task")
+    llm: LlmConfig = LlmConfig()
+    embedded: EmbeddedConfig = EmbeddedConfig()
+    personas: PersonasConfig = PersonasConfig()
+    converse: ConverseConfig = ConverseConfig()
+    documents: DocumentsConfig = DocumentsConfig()
+    dedup: DedupConfig = DedupConfig()
+    validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
+    release: ReleaseConfig = ReleaseConfig()
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def config_hash(self) -> str:
+        """SHA-256 of the canonical config; recorded in run folders and manifests."""
+        text = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def resolved_run_id(self) -> str:
+        return self.run_id or f"run-{self.config_hash()[:12]}"
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split `a.b=value` into its key path and a TOML-typed value."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {text!r} is not KEY=VALUE; write e.g. dedup.threshold=0.8.")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def _apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
+    node = data
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {'.'.join(path)}: {part!r} is not a section.")
+    node[path[-1]] = value
+
+
+def _fill_from_env(data: dict[str, Any]) -> None:
+    """OPENAI_BASE_URL / OPENAI_MODEL fill endpoints the file leaves unset."""
+    base_url, model = os.environ.get("OPENAI_BASE_URL"), os.environ.get("OPENAI_MODEL")
+    if not base_url:
+        return
+    llm = data.setdefault("llm", {})
+    for role in ("generator", "critic"):
+        endpoint = llm.setdefault(role, {})
+        if not endpoint.get("base_url"):
+            endpoint["base_url"] = base_url
+            if model and not endpoint.get("model"):
+                endpoint["model"] = model
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    """One line per problem: `file: key.path: message (got value)`."""
+    lines = []
+    for item in err.errors():
+        loc = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        msg = item["msg"]
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key; check the spelling against configs/demo.toml"
+        got = item.get("input")
+        suffix = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+        lines.append(f"{source}: {loc}: {msg}{suffix}")
+    return "\n".join(lines)
+
+
+def build_config(data: dict[str, Any], source: str = "<config>") -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Read a TOML config (or defaults), apply overrides and env fill-ins, validate."""
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        source = str(path)
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist; pass an existing TOML file.")
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{path}: not valid TOML ({err}); fix the syntax.") from None
+    for text in overrides or []:
+        _apply_override(data, *parse_override(text))
+    if overrides:
+        source += " + --set"
+    _fill_from_env(data)
+    return build_config(data, source)
