@@ -44,6 +44,9 @@ class LlmEndpoint(_Section):
     reply_retries: int = Field(2, ge=0, le=10, description="re-asks after an invalid reply")
     backoff_base_s: float = Field(0.5, ge=0, description="first backoff delay; doubles, jittered")
     backoff_max_s: float = Field(30.0, ge=0, description="longest backoff delay")
+    breaker_failures: int = Field(
+        8, ge=1, description="consecutive requests failing all retries before the run stops"
+    )
     temperature: float = Field(0.7, ge=0, le=2)
     max_tokens: int = Field(600, ge=1)
 

@@ -1,0 +1,200 @@
+"""Critic experts and the generator-critic loop shared by every LLM stage.
+
+An expert is anything with a `name` and an async `judge(candidate, context, llm, seed)`
+returning a `Verdict`. Deterministic experts (structure, placeholders, repetition,
+schema) cost nothing and run first; LLM judges run only when every deterministic gate
+passed, since a candidate that fails a gate will be revised anyway and judging it would
+pay for tokens that cannot change the outcome.
+
+A candidate is accepted when every verdict passed. Otherwise the generator is asked
+again with the failed verdicts' feedback, up to `max_rounds` attempts. Every verdict of
+every round becomes a row of the `reviews` table (`schemas/reviews.py`), including
+failed generator attempts (`expert="generator"`, with the reason in `error`), so
+researchers can study the critic and nothing disappears silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, Field
+
+from personafoundry.ids import make_id
+from personafoundry.llm import LlmClient, LlmResult
+
+C = TypeVar("C")
+GENERATOR_EXPERT = "generator"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One expert's judgement of one attempt. `score` is 1-5, None when it could not judge."""
+
+    expert: str
+    score: float | None
+    passed: bool
+    feedback: str
+    error: str | None = None
+
+
+class Expert(Protocol):
+    name: str
+
+    async def judge(self, candidate: Any, context: Any, llm: LlmClient, *, seed: int) -> Verdict:
+        ...
+
+
+@dataclass(frozen=True)
+class RuleExpert:
+    """A deterministic expert: `check(candidate, context)` returns a list of problems."""
+
+    name: str
+    check: Callable[[Any, Any], list[str]]
+    deterministic: bool = True
+
+    async def judge(self, candidate: Any, context: Any, llm: LlmClient, *, seed: int) -> Verdict:
+        problems = self.check(candidate, context)
+        score = 5.0 if not problems else max(1.0, 5.0 - 2 * len(problems))
+        return Verdict(self.name, score, not problems, "; ".join(problems) or "ok")
+
+
+class JudgeReply(BaseModel):
+    """What an LLM judge must return; the range is validated here, not trusted to a grammar."""
+
+    feedback: str = Field(description="one or two sentences: what to fix, or why it is good")
+    score: int = Field(ge=1, le=5, description="1 = unusable, 3 = acceptable, 5 = excellent")
+
+
+@dataclass(frozen=True)
+class LlmJudge:
+    """An LLM expert scoring one quality with a rubric; passes at `pass_score` or above."""
+
+    name: str
+    build_messages: Callable[[Any, Any], list[dict[str, str]]]
+    pass_score: int = 3
+    deterministic: bool = False
+
+    async def judge(self, candidate: Any, context: Any, llm: LlmClient, *, seed: int) -> Verdict:
+        result = await llm.complete_json(
+            "critic", self.build_messages(candidate, context), JudgeReply, seed=seed
+        )
+        if not result.ok or result.value is None:
+            # A judge that cannot answer does not block the item: the gates still hold.
+            return Verdict(self.name, None, True, "judge gave no valid verdict", result.error)
+        reply = result.value
+        return Verdict(self.name, float(reply.score), reply.score >= self.pass_score, reply.feedback)
+
+
+@dataclass(frozen=True)
+class LoopOutcome(Generic[C]):
+    """Final state of one item after the loop."""
+
+    item_id: str
+    accepted: bool
+    candidate: C | None
+    rounds: int
+    verdicts: list[Verdict]
+    reviews: list[dict[str, Any]]
+    reason: str | None
+    cached_calls: int = 0
+    calls: int = 0
+
+
+@dataclass
+class LoopSpec:
+    """Static parameters of a loop run for one kind of item."""
+
+    item_kind: str
+    experts: list[Any]
+    max_rounds: int
+    model: str
+    prompt_version: str
+    seed: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def feedback_text(verdicts: list[Verdict]) -> str:
+    """The revision request the generator sees: every failed expert's feedback."""
+    lines = [f"- {v.expert}: {v.feedback}" for v in verdicts if not v.passed]
+    return "Critics rejected the previous draft:\n" + "\n".join(lines)
+
+
+async def judge_all(
+    candidate: Any, context: Any, experts: list[Any], llm: LlmClient, *, seed: int
+) -> list[Verdict]:
+    """Run deterministic experts, then (only if all passed) the LLM judges concurrently."""
+    gates = [e for e in experts if getattr(e, "deterministic", False)]
+    judges = [e for e in experts if not getattr(e, "deterministic", False)]
+    verdicts = [await e.judge(candidate, context, llm, seed=seed) for e in gates]
+    if all(v.passed for v in verdicts) and judges:
+        verdicts += await asyncio.gather(
+            *(e.judge(candidate, context, llm, seed=seed) for e in judges)
+        )
+    return verdicts
+
+
+async def refine(
+    item_id: str,
+    context: Any,
+    generate: Callable[[str | None, int], Awaitable[LlmResult[C]]],
+    spec: LoopSpec,
+    llm: LlmClient,
+) -> LoopOutcome[C]:
+    """Generate, judge and revise one item until accepted or out of rounds.
+
+    `generate(feedback, round)` returns the generator's result; `feedback` is None on the
+    first round and the critics' revision request afterwards.
+    """
+    reviews: list[dict[str, Any]] = []
+    feedback: str | None = None
+    candidate: C | None = None
+    verdicts: list[Verdict] = []
+    reason: str | None = None
+    for round_no in range(1, spec.max_rounds + 1):
+        result = await generate(feedback, round_no)
+        if not result.ok:
+            verdicts = [Verdict(GENERATOR_EXPERT, None, False, "no valid draft", result.error)]
+            reason = f"generator failed: {result.error}"
+            reviews += _review_rows(item_id, round_no, verdicts, False, spec)
+            continue
+        candidate = result.value
+        seed = spec.seed + round_no
+        verdicts = await judge_all(candidate, context, spec.experts, llm, seed=seed)
+        accepted = all(v.passed for v in verdicts)
+        reviews += _review_rows(item_id, round_no, verdicts, accepted, spec)
+        if accepted:
+            return LoopOutcome(item_id, True, candidate, round_no, verdicts, reviews, None)
+        failed = [v.expert for v in verdicts if not v.passed]
+        reason = "rejected by " + ", ".join(failed)
+        feedback = feedback_text(verdicts)
+    return LoopOutcome(item_id, False, candidate, spec.max_rounds, verdicts, reviews, reason)
+
+
+def _review_rows(
+    item_id: str, round_no: int, verdicts: list[Verdict], accepted: bool, spec: LoopSpec
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "review_id": make_id("rev", spec.seed, item_id, round_no, v.expert),
+            "item_id": item_id,
+            "item_kind": spec.item_kind,
+            "round": round_no,
+            "expert": v.expert,
+            "score": v.score,
+            "passed": v.passed,
+            "feedback": v.feedback,
+            "accepted": accepted,
+            "error": v.error,
+            "model": spec.model,
+            "prompt_version": spec.prompt_version,
+        }
+        for v in verdicts
+    ]
+
+
+def score_structs(verdicts: list[Verdict]) -> list[dict[str, Any]]:
+    """The `critic_scores` column value of an accepted item."""
+    return [{"expert": v.expert, "score": v.score, "passed": v.passed} for v in verdicts]
