@@ -94,12 +94,33 @@ class PersonasConfig(_Section):
 
 
 class ConverseConfig(_Section):
+    """Pairing, generation and the critic mixture of the conversations stage."""
+
     per_persona: int = Field(1, ge=0, description="conversations each persona appears in")
+    pairing: Literal["random", "similar", "contrasting", "same_state"] = Field(
+        "random", description="who talks to whom: similar = shared fact categories"
+    )
+    allow_repeat_pairs: bool = Field(False, description="may the same two personas meet twice")
+    scenarios: list[str] = Field(default_factory=list, description="scenario ids; empty = all")
     turns_min: int = Field(4, ge=2)
     turns_max: int = Field(8, ge=2)
+    max_turn_words: int = Field(60, ge=5, description="longer turns are run-on")
+    facts_per_speaker: int = Field(2, ge=0, description="facts each speaker is asked to reveal")
+    min_facts_used: int = Field(1, ge=0, description="facts each speaker must reveal")
+    language: str = Field("en", description="expected language (ISO 639-1; en checked)")
     max_rounds: int = Field(3, ge=1, description="generate + revise attempts")
-    accept_threshold: float = Field(3.0, ge=1, le=5, description="min mean critic score")
     mode: Literal["one_call", "turn_by_turn"] = "turn_by_turn"
+    judges: Literal["combined", "separate", "none"] = Field(
+        "combined", description="LLM judges: one call for all, one call each, or off"
+    )
+    acceptance: Literal["all_pass", "weighted"] = Field(
+        "all_pass", description="all experts pass, or gates pass + weighted judge mean"
+    )
+    accept_threshold: float = Field(3.0, ge=1, le=5, description="weighted mean to accept")
+    weights: dict[str, float] = Field(default_factory=dict, description="judge -> weight (1)")
+    exemplars_shown: int = Field(1, ge=0, description="few-shot exemplars per prompt")
+    exemplar_pool: int = Field(6, ge=1, description="best accepted conversations kept")
+    wave_size: int = Field(8, ge=1, description="conversations per exemplar-rotation wave")
 
 
 class DocumentsConfig(_Section):
@@ -116,13 +137,23 @@ class DedupConfig(_Section):
 
 
 class ValidateConfig(_Section):
-    census_tvd_max: float = Field(0.15, gt=0, le=1)
+    census_tvd_max: float = Field(0.15, gt=0, le=1, description="max TVD vs census tables")
+    census_min_rows: int = Field(
+        200, ge=1, description="fewer census personas: TVD is noise, the gate is skipped"
+    )
     conditioned: bool = Field(False, description="sample declared conditioned/reweighted")
+    max_examples: int = Field(5, ge=1, le=100, description="offending rows shown per failure")
 
 
 class ReleaseConfig(_Section):
     name: str = Field("personas-demo", pattern=r"^[a-z0-9][a-z0-9._-]*$")
     version: str = Field("0.1.0", pattern=r"^\d+\.\d+\.\d+$")
+    parent_version: str | None = Field(
+        None, pattern=r"^\d+\.\d+\.\d+$", description="default: latest earlier version"
+    )
+    row_group_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="target uncompressed bytes per Parquet row group"
+    )
 
 
 class RunConfig(_Section):

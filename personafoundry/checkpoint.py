@@ -1,0 +1,109 @@
+"""Stage checkpoints under `outputs/runs/<run_id>/`: the unit of resume.
+
+Each shard of a stage is written as one Parquet file per part (`table`, `reviews`,
+`dropped`) plus a `shard-NNNN.json` marker written last. Every file goes to a temporary
+name and is renamed into place, so a crash leaves either a complete shard or none. The
+marker records a fingerprint of the shard's inputs: a shard whose inputs changed is
+recomputed instead of being silently reused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+PARTS = ("table", "reviews", "dropped")
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_write_table(path: Path, table: pa.Table) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class RunStore:
+    """Reads and writes one run's folder."""
+
+    root: Path
+
+    @classmethod
+    def open(cls, output_dir: str | Path, run_id: str) -> RunStore:
+        root = Path(output_dir) / "runs" / run_id
+        root.mkdir(parents=True, exist_ok=True)
+        return cls(root)
+
+    @property
+    def run_id(self) -> str:
+        return self.root.name
+
+    def stage_dir(self, stage: str) -> Path:
+        path = self.root / stage
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _marker(self, stage: str, shard: int) -> Path:
+        return self.stage_dir(stage) / f"shard-{shard:04d}.json"
+
+    def has_shard(self, stage: str, shard: int, fingerprint: str) -> bool:
+        marker = self._marker(stage, shard)
+        if not marker.exists():
+            return False
+        return json.loads(marker.read_text()).get("fingerprint") == fingerprint
+
+    def write_shard(
+        self,
+        stage: str,
+        shard: int,
+        fingerprint: str,
+        parts: dict[str, pa.Table | None],
+        stats: dict[str, Any],
+    ) -> None:
+        """Write a shard's parts, then its marker (the commit point)."""
+        written = []
+        for name, table in parts.items():
+            if table is None:
+                continue
+            _atomic_write_table(self.stage_dir(stage) / f"shard-{shard:04d}.{name}.parquet", table)
+            written.append(name)
+        marker = {"fingerprint": fingerprint, "parts": written, "stats": stats}
+        _atomic_write_bytes(self._marker(stage, shard), json.dumps(marker, indent=1).encode())
+
+    def shard_stats(self, stage: str) -> list[dict[str, Any]]:
+        markers = sorted(self.stage_dir(stage).glob("shard-*.json"))
+        return [json.loads(m.read_text())["stats"] for m in markers]
+
+    def read_part(self, stage: str, part: str = "table") -> pa.Table | None:
+        """Concatenate a part over the stage's committed shards, in shard order."""
+        tables = []
+        for marker in sorted(self.stage_dir(stage).glob("shard-*.json")):
+            if part not in json.loads(marker.read_text())["parts"]:
+                continue
+            tables.append(pq.read_table(marker.with_suffix(f".{part}.parquet")))
+        if not tables:
+            return None
+        return pa.concat_tables(tables, promote_options="permissive")
+
+    def write_json(self, name: str, value: Any) -> Path:
+        path = self.root / name
+        _atomic_write_bytes(path, json.dumps(value, indent=2, sort_keys=True, default=str).encode())
+        return path
+
+    def read_json(self, name: str) -> Any:
+        path = self.root / name
+        return json.loads(path.read_text()) if path.exists() else None

@@ -1,0 +1,297 @@
+"""Validate release tables against their contracts in `schemas/`; refuse a bad release.
+
+Four layers, all recorded in one `ValidationReport`:
+1. schema: each table is conformed to its Arrow schema (`personafoundry.schema`).
+2. expectations: a Great Expectations 1.x suite per table, built from the schema's
+   scalar columns (not-null, unique, in-set, between, regex, string lengths).
+3. nested, row-rule, foreign-key and review-coverage checks with DuckDB
+   (`personafoundry.checks`), because GE does not evaluate list/struct values.
+4. the census-conformance gate over `source == "census"` personas.
+
+Decisions:
+- One ephemeral GE context, one pandas data source and one suite per table, built per
+  call: GE is slow to import and to build, so everything runs in a single pass, and only
+  scalar columns are converted to pandas (nested columns are slow to convert and unused).
+- GE analytics are switched off (`GX_ANALYTICS_ENABLED=False`) before GE is imported:
+  the project runs offline and must not wait on a telemetry endpoint.
+- The census gate takes a `calibrate` callable (default: `personafoundry.calibration.
+  calibration_report`) so it is testable on its own. It compares every TVD the report
+  holds (per attribute and two-way tables) with `census_tvd_max`. With fewer than
+  `census_min_rows` census personas a TVD is mostly sampling noise, so the gate is
+  recorded as skipped rather than passed or failed. A config that declares the sample
+  conditioned/reweighted turns a failure into a recorded waiver.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from personafoundry.checks import CheckResult, register_tables, review_coverage, run_table_checks
+from personafoundry.config import ValidateConfig
+from personafoundry.errors import ValidationFailed
+from personafoundry.schema import TableSchema, conform_table
+from schemas import TABLES
+
+log = logging.getLogger(__name__)
+
+Calibrate = Callable[[pa.Table], Any]
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """Every check's result, the raw GE results per table and the census gate record."""
+
+    results: tuple[CheckResult, ...]
+    ge_results: dict[str, Any] = field(default_factory=dict)
+    census: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, pa.Table] = field(default_factory=dict, repr=False)
+    stats: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.success for r in self.results)
+
+    def failures(self) -> list[CheckResult]:
+        return [r for r in self.results if not r.success]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "stats": self.stats,
+            "results": [r.to_json() for r in self.results],
+            "census": self.census,
+            "great_expectations": self.ge_results,
+        }
+
+    def to_markdown(self) -> str:
+        """A readable summary: one line per table, then every failure with examples."""
+        lines = [f"# Validation: {'passed' if self.passed else 'FAILED'}", ""]
+        lines += ["| table | checks | failed |", "|---|---|---|"]
+        for table in dict.fromkeys(r.table for r in self.results):
+            rows = [r for r in self.results if r.table == table]
+            lines.append(f"| {table} | {len(rows)} | {sum(not r.success for r in rows)} |")
+        if self.census:
+            lines += ["", f"Census gate: {self.census.get('status')} ({self.census.get('note')})"]
+        for r in self.failures():
+            lines += ["", f"- {describe_failure(r)}"]
+        return "\n".join(lines) + "\n"
+
+    def raise_for_failures(self) -> None:
+        """Raise `ValidationFailed` naming table, expectation and offending rows of each failure."""
+        failures = self.failures()
+        if failures:
+            detail = "\n".join(describe_failure(r) for r in failures)
+            raise ValidationFailed(
+                f"{len(failures)} expectation(s) failed; the release is refused:\n{detail}"
+            )
+
+
+def describe_failure(r: CheckResult) -> str:
+    """`table personas: expect_column_values_to_be_between(age) failed on 2 of 10 rows: [...]`."""
+    column = f"({r.column})" if r.column else ""
+    where = f" failed on {r.unexpected_count} of {r.element_count} rows"
+    examples = f"; e.g. {json.dumps(r.examples, default=str)}" if r.examples else ""
+    note = f" [{r.note}]" if r.note else ""
+    return f"table {r.table}: {r.check}{column}{where}{examples}{note}"
+
+
+def validate_tables(
+    tables: dict[str, pa.Table], cfg: ValidateConfig, *, calibrate: Calibrate | None = None
+) -> ValidationReport:
+    """Run every contract check on `tables`; never raises for bad data (see `raise_for_failures`).
+
+    Returns the report, whose `tables` holds the conformed tables (contract column order
+    and types, extra columns dropped) that a release should write.
+    """
+    results: list[CheckResult] = []
+    conformed: dict[str, pa.Table] = {}
+    dropped_columns = 0
+    for name, table in tables.items():
+        if name not in TABLES:
+            note = f"no contract in schemas/ (known: {sorted(TABLES)})"
+            results.append(CheckResult(name, "has_contract", "schema", False, note=note))
+            continue
+        try:
+            conformed[name], extra = conform_table(table, TABLES[name])
+        except ValidationFailed as err:
+            results.append(CheckResult(name, "conform_to_arrow_schema", "schema", False,
+                                       element_count=table.num_rows, note=str(err)))  # fmt: skip
+            continue
+        dropped_columns += len(extra)
+        if extra:
+            log.warning("validate: %s: dropping columns outside the contract %s", name, extra)
+        results.append(CheckResult(name, "conform_to_arrow_schema", "schema", True,
+                                   element_count=table.num_rows, params={"dropped": extra}))  # fmt: skip
+    schemas = {n: TABLES[n] for n in conformed}
+    ge_results = run_expectations(conformed, schemas, cfg.max_examples)
+    results += ge_results.pop("__results__")
+    con = register_tables(conformed)
+    for name, schema in schemas.items():
+        results += run_table_checks(con, schema, set(conformed), cfg.max_examples)
+    results += review_coverage(con, TABLES, set(conformed), cfg.max_examples)
+    con.close()
+    census: dict[str, Any] = {}
+    if "personas" in conformed:
+        gate, census = census_gate(conformed["personas"], cfg, calibrate)
+        results.append(gate)
+    failed = sum(not r.success for r in results)
+    log.info("validate: %d tables, %d checks, %d failed", len(tables), len(results), failed)
+    stats = {"tables": len(tables), "checks": len(results), "failed": failed,
+             "dropped_columns": dropped_columns}  # fmt: skip
+    return ValidationReport(tuple(results), ge_results, census, conformed, stats)
+
+
+def build_suite(schema: TableSchema) -> Any:
+    """The Great Expectations suite of a table's scalar columns."""
+    import great_expectations as gx
+
+    ex = gx.expectations
+    suite = gx.ExpectationSuite(name=f"personafoundry-{schema.name}")
+    for col in schema.columns:
+        if col.is_nested:
+            continue
+        c = col.name
+        if not col.nullable:
+            suite.add_expectation(ex.ExpectColumnValuesToNotBeNull(column=c))
+        if col.unique:
+            suite.add_expectation(ex.ExpectColumnValuesToBeUnique(column=c))
+        if col.allowed:
+            suite.add_expectation(ex.ExpectColumnValuesToBeInSet(column=c, value_set=list(col.allowed)))
+        if col.min is not None or col.max is not None:
+            suite.add_expectation(
+                ex.ExpectColumnValuesToBeBetween(column=c, min_value=col.min, max_value=col.max)
+            )
+        if col.regex:
+            suite.add_expectation(ex.ExpectColumnValuesToMatchRegex(column=c, regex=col.regex))
+        if col.length:
+            lo, hi = col.length
+            suite.add_expectation(
+                ex.ExpectColumnValueLengthsToBeBetween(column=c, min_value=lo, max_value=hi)
+            )
+    return suite
+
+
+def run_expectations(
+    tables: dict[str, pa.Table], schemas: dict[str, TableSchema], max_examples: int
+) -> dict[str, Any]:
+    """Validate every table's scalar columns in one ephemeral GE context.
+
+    Returns the raw GE result JSON per table plus `__results__`: our `CheckResult`s.
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    source = context.data_sources.add_pandas("personafoundry")
+    out: dict[str, Any] = {"__results__": []}
+    for name, table in tables.items():
+        schema = schemas[name]
+        scalar = [c.name for c in schema.columns if not c.is_nested]
+        df = table.select(scalar).to_pandas()
+        batch_def = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
+        suite = context.suites.add(build_suite(schema))
+        vd = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"validate-{name}", data=batch_def, suite=suite)
+        )
+        result_format = {
+            "result_format": "SUMMARY",
+            "partial_unexpected_count": max_examples,
+            "unexpected_index_column_names": [schema.primary_key],
+        }
+        run = vd.run(batch_parameters={"dataframe": df}, result_format=result_format)
+        out[name] = run.to_json_dict()
+        out["__results__"] += [_from_ge(name, schema, r, max_examples) for r in run.results]
+    return out
+
+
+def _from_ge(table: str, schema: TableSchema, r: Any, limit: int) -> CheckResult:
+    cfg = r.expectation_config
+    kwargs = {k: v for k, v in cfg.kwargs.items() if k not in ("column", "batch_id")}
+    res = r.result or {}
+    examples = list(res.get("partial_unexpected_index_list") or [])[:limit]
+    if not examples:
+        values = res.get("partial_unexpected_list") or []
+        examples = [{"value": v} for v in values[:limit]]
+    note = ""
+    if r.exception_info and r.exception_info.get("raised_exception"):
+        note = str(r.exception_info.get("exception_message"))
+    return CheckResult(
+        table, cfg.type, "expectation", bool(r.success), cfg.kwargs.get("column"),
+        json.loads(json.dumps(kwargs, default=str)), int(res.get("unexpected_count") or 0),
+        int(res.get("element_count") or 0), json.loads(json.dumps(examples, default=str)), note,
+    )  # fmt: skip
+
+
+def _collect_tvds(node: Any, path: str = "") -> dict[str, float]:
+    """Every number under a key containing `tvd`, keyed by its dotted path in the report."""
+    found: dict[str, float] = {}
+    if isinstance(node, dict):
+        for key, value in node.items():
+            sub = f"{path}.{key}" if path else str(key)
+            if "tvd" in str(key).lower() and isinstance(value, (int, float)):
+                found[sub] = float(value)
+            elif "tvd" in str(key).lower() and isinstance(value, dict):
+                found.update({f"{sub}.{k}": float(v) for k, v in value.items()
+                              if isinstance(v, (int, float)) and not isinstance(v, bool)})  # fmt: skip
+            else:
+                found.update(_collect_tvds(value, sub))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found.update(_collect_tvds(value, f"{path}[{i}]"))
+    return found
+
+
+def _default_calibrate() -> Calibrate | None:
+    try:
+        from personafoundry.calibration import calibration_report
+    except ImportError:
+        return None
+    return calibration_report
+
+
+def census_gate(
+    personas: pa.Table, cfg: ValidateConfig, calibrate: Calibrate | None = None
+) -> tuple[CheckResult, dict[str, Any]]:
+    """Compare census-sourced personas with the census tables their calibration report names.
+
+    Returns the gate's `CheckResult` and the record for the manifest: status
+    (`passed`/`failed`/`waived`/`skipped`), TVDs, threshold, census vintage and tables.
+    """
+    census = personas.filter(pc.equal(personas["source"], "census"))
+    record: dict[str, Any] = {"census_rows": census.num_rows, "tvd_max": cfg.census_tvd_max}
+    calibrate = calibrate or _default_calibrate()
+    if census.num_rows == 0 or calibrate is None:
+        why = "no census personas" if census.num_rows == 0 else "calibration module unavailable"
+        record.update(status="skipped", note=why)
+        return CheckResult("personas", "census_conformance", "census", True, note=why), record
+    report = calibrate(census)
+    data = report.to_json() if hasattr(report, "to_json") else report
+    data = json.loads(data) if isinstance(data, (str, bytes)) else data
+    tvds = _collect_tvds(data)
+    over = {k: v for k, v in tvds.items() if v > cfg.census_tvd_max}
+    record.update({k: data[k] for k in ("vintage", "tables", "sources") if k in data})
+    record["tvd"] = tvds
+    if census.num_rows < cfg.census_min_rows:
+        status, note = "skipped", f"{census.num_rows} census personas < census_min_rows"
+    elif over and cfg.conditioned:
+        status, note = "waived", f"{len(over)} TVDs over threshold; sample declared conditioned"
+    elif over:
+        status, note = "failed", f"{len(over)} TVDs over {cfg.census_tvd_max}"
+    else:
+        status, note = "passed", f"max TVD {max(tvds.values(), default=0.0):.3f}"
+    record.update(status=status, note=note, over=over)
+    examples = [{"tvd": k, "value": round(v, 4)} for k, v in sorted(over.items())][:10]
+    result = CheckResult(
+        "personas", "census_conformance", "census", status != "failed", "source",
+        {"tvd_max": cfg.census_tvd_max, "conditioned": cfg.conditioned},
+        len(over), len(tvds), examples, note,
+    )  # fmt: skip
+    return result, record
