@@ -99,6 +99,14 @@ class RunStore:
             return None
         return pa.concat_tables(tables, promote_options="permissive")
 
+    def read_latest(self, *stages: str, part: str = "table") -> pa.Table | None:
+        """The part of the first stage in `stages` that has one (e.g. deduped, then raw)."""
+        for stage in stages:
+            table = self.read_part(stage, part)
+            if table is not None:
+                return table
+        return None
+
     def write_json(self, name: str, value: Any) -> Path:
         path = self.root / name
         _atomic_write_bytes(path, json.dumps(value, indent=2, sort_keys=True, default=str).encode())

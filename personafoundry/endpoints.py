@@ -53,20 +53,38 @@ def resolve_embedded(role: str, settings: LlmEndpoint, base_url: str, alias: str
     )
 
 
+_ACTIVE: list = []  # the embedded server opened by an outer block of this process
+
+
 @contextmanager
 def open_endpoints(llm: LlmConfig, embedded: EmbeddedConfig) -> Iterator[dict[str, Endpoint]]:
-    """Yield `{role: Endpoint}`; the embedded server lives exactly as long as the block."""
+    """Yield `{role: Endpoint}`; the embedded server lives exactly as long as the block.
+
+    Re-entrant: a stage flow called inside the pipeline flow reuses the pipeline's server
+    instead of starting a second one.
+    """
     if not needs_embedded(llm):
         yield {role: resolve_remote(role, getattr(llm, role)) for role in ROLES}
+        return
+    if _ACTIVE:
+        yield _resolve_all(llm, _ACTIVE[-1])
         return
     from personafoundry.embedded import EmbeddedServer
 
     with EmbeddedServer(embedded) as server:
-        resolved = {}
-        for role in ROLES:
-            settings: LlmEndpoint = getattr(llm, role)
-            if settings.base_url is None:
-                resolved[role] = resolve_embedded(role, settings, server.base_url, server.model)
-            else:
-                resolved[role] = resolve_remote(role, settings)
-        yield resolved
+        _ACTIVE.append(server)
+        try:
+            yield _resolve_all(llm, server)
+        finally:
+            _ACTIVE.remove(server)
+
+
+def _resolve_all(llm: LlmConfig, server) -> dict[str, Endpoint]:
+    resolved = {}
+    for role in ROLES:
+        settings: LlmEndpoint = getattr(llm, role)
+        if settings.base_url is None:
+            resolved[role] = resolve_embedded(role, settings, server.base_url, server.model)
+        else:
+            resolved[role] = resolve_remote(role, settings)
+    return resolved

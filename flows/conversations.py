@@ -1,0 +1,35 @@
+"""Conversations stage: pair personas, then the generator-critic loop in shards."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from flows.shards import llm_context, run_llm_stage
+from personafoundry.checkpoint import RunStore
+from personafoundry.config import RunConfig
+from personafoundry.converse import generate_conversations
+from personafoundry.endpoints import open_endpoints
+from personafoundry.pairing import pair_personas
+from personafoundry.summary import stage_markdown
+
+
+@flow(name="personafoundry-conversations")
+def conversations_flow(cfg: RunConfig) -> dict:
+    """Pair the run's personas and write one accepted conversation per pair where possible."""
+    store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
+    personas = store.read_latest("personas_dedup", "personas")
+    pairs = pair_personas(personas, cfg.converse, rng_seed=cfg.seed).table
+    store.write_shard("pairs", 0, "pairs", {"table": pairs}, {"pairs": pairs.num_rows})
+    with open_endpoints(cfg.llm, cfg.embedded) as endpoints:
+        out = run_llm_stage(
+            "conversations", cfg, store, llm_context(cfg, endpoints), pairs, "conversation_id",
+            lambda shard: lambda llm: generate_conversations(
+                shard, personas, cfg.converse, llm, rng_seed=cfg.seed
+            ),
+            cfg.converse,
+        )
+    create_markdown_artifact(
+        key="conversations-summary", markdown=stage_markdown("conversations", out.stats, out.reviews)
+    )
+    return out.stats

@@ -1,0 +1,51 @@
+"""The end-to-end pipeline: every stage flow in order, one embedded server for all."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.conversations import conversations_flow
+from flows.dedup import dedup_flow
+from flows.documents import documents_flow
+from flows.personas import personas_flow
+from flows.probes import probes_flow
+from flows.release import release_flow
+from flows.shards import llm_context
+from personafoundry import settings
+from personafoundry.cache import ResponseCache
+from personafoundry.checkpoint import RunStore
+from personafoundry.config import RunConfig
+from personafoundry.endpoints import open_endpoints
+
+DEMO_QUERY = (
+    "SELECT p.name, p.age, p.state, p.occupation, count(DISTINCT d.document_id) AS documents, "
+    "count(DISTINCT c.conversation_id) AS conversations FROM personas p "
+    "LEFT JOIN documents d ON d.persona_id = p.persona_id "
+    "LEFT JOIN conversations c ON list_contains(c.persona_ids, p.persona_id) "
+    "GROUP BY ALL ORDER BY p.name"
+)
+
+
+@flow(name="personafoundry-pipeline")
+def pipeline_flow(cfg: RunConfig) -> dict:
+    """Personas -> dedup -> conversations -> documents -> dedup -> probes -> release."""
+    settings.configure()
+    store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
+    store.write_json("config.json", {"sha256": cfg.config_hash(),
+                                     "config": cfg.model_dump(mode="json", by_alias=True)})
+    with open_endpoints(cfg.llm, cfg.embedded) as endpoints:
+        ctx = llm_context(cfg, endpoints)
+        stats = {"personas": personas_flow(cfg)}
+        stats["dedup_personas"] = dedup_flow(cfg, ["personas"])
+        stats["conversations"] = conversations_flow(cfg)
+        stats["documents"] = documents_flow(cfg)
+    stats["dedup"] = dedup_flow(cfg, ["conversations", "documents"])
+    stats["probes"] = probes_flow(cfg)
+    cache = ResponseCache(ctx.cache_path)
+    ledger = cache.ledger(ctx.run_id)
+    cache.close()
+    store.write_json("stats.json", stats)
+    run_info = {"models": ctx.models(), "tokens": ledger}
+    release_path = release_flow(cfg, run_info)
+    return {"run_id": store.run_id, "release_path": release_path, "usage": ledger,
+            "stats": stats, "demo_query": DEMO_QUERY}

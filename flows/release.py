@@ -1,0 +1,69 @@
+"""Validate and release stages: Great Expectations + cross-table checks, then a release."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from personafoundry.checkpoint import RunStore
+from personafoundry.config import RunConfig
+from personafoundry.release import cut_release
+from personafoundry.validate import validate_tables
+
+STAGE_TABLES = {
+    "personas": ("personas_dedup", "personas"),
+    "conversations": ("conversations_dedup", "conversations"),
+    "documents": ("documents_dedup", "documents"),
+    "probes": ("probes",),
+}
+REVIEW_STAGES = ("personas", "conversations", "documents")
+DUPLICATE_STAGES = ("personas_dedup", "conversations_dedup", "documents_dedup")
+
+
+def run_tables(store: RunStore) -> dict:
+    """The run's final tables: deduped where dedup ran, plus reviews and duplicates."""
+    import pyarrow as pa
+
+    tables = {}
+    for name, stages in STAGE_TABLES.items():
+        table = store.read_latest(*stages)
+        if table is not None:
+            tables[name] = table
+    reviews = [t for s in REVIEW_STAGES if (t := store.read_part(s, "reviews")) is not None]
+    if reviews:
+        tables["reviews"] = pa.concat_tables(reviews, promote_options="permissive")
+    dups = [t for s in DUPLICATE_STAGES if (t := store.read_part(s, "dropped")) is not None]
+    if dups:
+        tables["duplicates"] = pa.concat_tables(dups, promote_options="permissive")
+    return tables
+
+
+@flow(name="personafoundry-validate")
+def validate_flow(cfg: RunConfig) -> dict:
+    """Validate the run's tables without releasing; the report goes to the run folder."""
+    store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
+    report = validate_tables(run_tables(store), cfg.validate_)
+    store.write_json("validation.json", report.stats)
+    create_markdown_artifact(key="validate-summary", markdown=f"# validate\n\n{report.stats}\n")
+    return report.stats
+
+
+@flow(name="personafoundry-release")
+def release_flow(cfg: RunConfig, run_info: dict | None = None) -> str:
+    """Cut `cfg.release.name`/`version` from the run's tables; returns the release path."""
+    store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
+    result = cut_release(
+        run_tables(store),
+        root=Path(cfg.output_dir) / "releases",
+        name=cfg.release.name,
+        version=cfg.release.version,
+        config=cfg.model_dump(mode="json", by_alias=True),
+        run_info={"run_id": store.run_id, "config_sha256": cfg.config_hash(), **(run_info or {})},
+    )
+    create_markdown_artifact(
+        key="release-summary",
+        markdown=f"# release\n\n`{result.path}`\n\n{result.stats}\n",
+    )
+    return str(result.path)

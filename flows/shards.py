@@ -1,0 +1,149 @@
+"""Shared wiring for stage flows: sharding, checkpoints, the LLM shard task, progress.
+
+A shard is one Prefect task whose LLM calls run concurrently inside it. Shards run one
+after another by default: the gateway already keeps `max_concurrency` requests in
+flight, and the per-endpoint limit then holds for the whole run. A shard whose
+checkpoint exists (same input fingerprint) is skipped, so a rerun or `--resume` only
+does what is missing; within a shard, the response cache makes re-done calls free.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+from prefect import task
+from prefect.cache_policies import NONE
+
+from personafoundry.checkpoint import RunStore
+from personafoundry.config import RunConfig
+from personafoundry.errors import BudgetExceeded, EndpointError
+from personafoundry.ids import stable_hash
+from personafoundry.llm import LlmClient
+from personafoundry.runner import LlmContext, run_llm
+from personafoundry.usage import merge_usage
+
+log = logging.getLogger("personafoundry.flows")
+RUN_STOPPERS = (BudgetExceeded, EndpointError)
+
+
+@dataclass(frozen=True)
+class StageOutput:
+    table: pa.Table | None
+    reviews: pa.Table | None
+    dropped: pa.Table | None
+    stats: dict[str, Any]
+
+
+def llm_context(cfg: RunConfig, endpoints: dict) -> LlmContext:
+    cache = cfg.llm.cache_path or f"{cfg.output_dir}/cache/responses.sqlite"
+    return LlmContext(
+        endpoints=endpoints,
+        cache_path=cache,
+        run_id=cfg.resolved_run_id(),
+        prices=dict(cfg.llm.prices),
+        budget=cfg.llm.budget,
+    )
+
+
+def _retry_unless_run_stopper(task_obj, task_run, state) -> bool:
+    """Retry a shard on transient errors, never on budget or endpoint-down stops."""
+    try:
+        state.result()
+    except RUN_STOPPERS:
+        return False
+    except Exception:  # noqa: BLE001 - anything else is worth a retry
+        return True
+    return False
+
+
+@task(
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=_retry_unless_run_stopper,
+    cache_policy=NONE,
+    task_run_name="{stage}-shard-{shard}",
+)
+def llm_shard(
+    stage: str,
+    shard: int,
+    fingerprint: str,
+    store: RunStore,
+    ctx: LlmContext,
+    work: Callable[[LlmClient], Awaitable[Any]],
+) -> dict[str, Any]:
+    """Run one shard through the gateway and commit its checkpoint."""
+    result, usage = run_llm(ctx, work)
+    stats = {**result.stats, "usage": usage}
+    parts = {"table": result.table, "reviews": result.reviews, "dropped": result.dropped}
+    store.write_shard(stage, shard, fingerprint, parts, stats)
+    return stats
+
+
+def split(table: pa.Table, size: int) -> list[pa.Table]:
+    return [table.slice(start, size) for start in range(0, table.num_rows, size)]
+
+
+def run_llm_stage(
+    stage: str,
+    cfg: RunConfig,
+    store: RunStore,
+    ctx: LlmContext,
+    items: pa.Table,
+    id_column: str,
+    make_work: Callable[[pa.Table], Callable[[LlmClient], Awaitable[Any]]],
+    section: Any,
+) -> StageOutput:
+    """Shard `items`, run missing shards, and return the stage's combined checkpoints."""
+    shards = split(items, cfg.shard_size)
+    section_hash = stable_hash(section.model_dump(mode="json"))
+    started, done_items = time.monotonic(), 0
+    for number, shard in enumerate(shards):
+        fingerprint = stable_hash([stage, section_hash, shard.column(id_column).to_pylist()])
+        if store.has_shard(stage, number, fingerprint):
+            log.info("%s: shard %d/%d already done, skipped", stage, number + 1, len(shards))
+            continue
+        stats = llm_shard(stage, number, fingerprint, store, ctx, make_work(shard))
+        done_items += shard.num_rows
+        log.info("%s: shard %d/%d %s%s", stage, number + 1, len(shards), _brief(stats),
+                 _eta(started, done_items, sum(s.num_rows for s in shards[number + 1:])))
+    return collect(store, stage)
+
+
+def collect(store: RunStore, stage: str) -> StageOutput:
+    shard_stats = store.shard_stats(stage)
+    return StageOutput(
+        table=store.read_part(stage, "table"),
+        reviews=store.read_part(stage, "reviews"),
+        dropped=store.read_part(stage, "dropped"),
+        stats=sum_stats(shard_stats),
+    )
+
+
+def sum_stats(shard_stats: list[dict[str, Any]]) -> dict[str, Any]:
+    """Add numeric counters of all shards; merge their usage books."""
+    total: dict[str, Any] = {}
+    for stats in shard_stats:
+        for key, value in stats.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                total[key] = total.get(key, 0) + value
+    total["usage"] = merge_usage([s.get("usage", {}) for s in shard_stats])
+    total["shards"] = len(shard_stats)
+    return total
+
+
+def _brief(stats: dict[str, Any]) -> str:
+    keys = ("accepted", "rejected", "failed", "calls", "cached")
+    return " ".join(f"{k}={stats[k]}" for k in keys if k in stats)
+
+
+def _eta(started: float, done: int, remaining: int) -> str:
+    elapsed = time.monotonic() - started
+    if not done or not remaining:
+        return f" ({done} items in {elapsed:.0f}s)"
+    rate = done / elapsed
+    return f" ({rate * 60:.1f} items/min, ETA {remaining / rate:.0f}s for {remaining} items)"
