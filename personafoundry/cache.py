@@ -14,7 +14,6 @@ Decisions:
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from personafoundry.ids import canonical_json, stable_hash
+from personafoundry.ids import stable_hash
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -129,7 +128,3 @@ class ResponseCache:
         with self._lock:
             self._conn.close()
 
-
-def describe_request(request: dict[str, Any]) -> str:
-    """Short printable form of a request for debug logs (never includes keys)."""
-    return canonical_json(request)[:200] + ("..." if len(json.dumps(request)) > 200 else "")

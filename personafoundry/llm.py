@@ -145,6 +145,7 @@ class LlmClient:
         self._consecutive_failures: dict[str, int] = {}
 
     async def __aenter__(self) -> LlmClient:
+        limits: dict[str, int] = {}
         for ep in self.endpoints.values():
             if ep.base_url not in self._clients:
                 self._clients[ep.base_url] = openai.AsyncOpenAI(
@@ -154,10 +155,9 @@ class LlmClient:
                     timeout=ep.settings.timeout_s,
                     http_client=openai.DefaultAioHttpClient(timeout=ep.settings.timeout_s),
                 )
-            limit = ep.settings.max_concurrency
-            current = self._limits.get(ep.base_url)
-            if current is None or limit < current._value:
-                self._limits[ep.base_url] = asyncio.Semaphore(limit)
+            # Roles sharing an endpoint share one limit: the smallest one configured.
+            limits[ep.base_url] = min(ep.settings.max_concurrency, limits.get(ep.base_url, 1 << 30))
+        self._limits = {url: asyncio.Semaphore(n) for url, n in limits.items()}
         return self
 
     async def __aexit__(self, *exc: object) -> None:
