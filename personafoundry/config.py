@@ -124,10 +124,28 @@ class ConverseConfig(_Section):
 
 
 class DocumentsConfig(_Section):
-    per_persona: int = Field(2, ge=0)
+    """Private documents per persona (planner, generator-critic loop) and their probes."""
+
+    per_persona: int = Field(2, ge=0, description="fact-revealing documents per persona")
     max_rounds: int = Field(3, ge=1)
-    accept_threshold: float = Field(3.0, ge=1, le=5)
+    accept_threshold: float = Field(3.0, ge=1, le=5, description="min score of each LLM judge")
     doc_types: list[str] = Field(default_factory=list, description="empty = whole catalog")
+    catalog_path: str | None = Field(None, description="default: seeds/doc_types.toml")
+    facts_per_doc: int = Field(2, ge=1, le=6, description="max facts one document reveals")
+    cover_all: bool = Field(
+        False, description="add documents until every non-held-out fact is planned once"
+    )
+    holdout_facts: int = Field(1, ge=0, description="facts per persona never revealed (negatives)")
+    repeat_share: float = Field(0.3, ge=0, le=1, description="facts planned in a 2nd document")
+    implied_share: float = Field(0.15, ge=0, le=1, description="facts only implied, not stated")
+    distractors_per_persona: int = Field(0, ge=0, description="noise documents per persona")
+    counterpart_share: float = Field(
+        0.8, ge=0, le=1, description="optional-counterpart documents that name another persona"
+    )
+    timeline_end: str = Field("2024-12-31", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    timeline_days: int = Field(365, ge=7, description="per-persona timeline span")
+    llm_judges: bool = Field(True, description="run the realism/faithfulness LLM judges")
+    negative_probes: int = Field(2, ge=0, description="negative probes per persona")
 
 
 class DedupConfig(_Section):
