@@ -123,13 +123,14 @@ def empty_table(schema: TableSchema) -> pa.Table:
 
 
 def conform_table(
-    table: pa.Table, schema: TableSchema, *, drop_extra: bool = True
+    table: pa.Table, schema: TableSchema, *, drop_extra: bool = True, allow_nulls: bool = False
 ) -> tuple[pa.Table, list[str]]:
     """Reorder and cast `table` to the contract; return it and the extra columns dropped.
 
-    A missing nullable column is added as nulls (stages may omit optional columns);
-    a missing non-null column, an uncastable column, or a null in a non-null column
-    raises `ValidationFailed` naming the table and column.
+    A missing nullable column is added as nulls (stages may omit optional columns); a
+    missing non-null column or an uncastable column raises `ValidationFailed` naming the
+    table and column. Nulls in a non-null column raise too, unless `allow_nulls`: then
+    the table keeps nullable fields so validation can report the offending rows.
     """
     extra = [n for n in table.column_names if n not in schema.names]
     if extra and not drop_extra:
@@ -147,18 +148,20 @@ def conform_table(
                 )
             arrays.append(pa.nulls(table.num_rows, col.type))
             continue
-        arrays.append(_cast_column(table[col.name], col, schema.name))
-    return pa.Table.from_arrays(arrays, schema=_nullable_schema(schema)).cast(
-        schema.arrow_schema()
-    ), extra
+        arrays.append(_cast_column(table[col.name], col, schema.name, not allow_nulls))
+    relaxed = pa.schema([f.with_nullable(True) for f in schema.arrow_schema()])
+    out = pa.Table.from_arrays(arrays, schema=relaxed)
+    return (out if allow_nulls else strict_table(out, schema)), extra
 
 
-def _nullable_schema(schema: TableSchema) -> pa.Schema:
-    # from_arrays rejects nulls in non-null fields with an unhelpful message; check first
-    return pa.schema([pa.field(c.name, c.type) for c in schema.columns])
+def strict_table(table: pa.Table, schema: TableSchema) -> pa.Table:
+    """Attach the exact contract schema (non-null flags, descriptions) to a conformed table."""
+    return table.cast(schema.arrow_schema())
 
 
-def _cast_column(values: pa.ChunkedArray, col: Column, table_name: str) -> pa.ChunkedArray:
+def _cast_column(
+    values: pa.ChunkedArray, col: Column, table_name: str, check_nulls: bool
+) -> pa.ChunkedArray:
     try:
         cast = values.cast(col.type) if values.type != col.type else values
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
@@ -166,7 +169,7 @@ def _cast_column(values: pa.ChunkedArray, col: Column, table_name: str) -> pa.Ch
             f"table {table_name}: column {col.name!r} has type {values.type}, which does not "
             f"cast to {col.type} ({err}); fix the stage output."
         ) from None
-    if not col.nullable and cast.null_count:
+    if check_nulls and not col.nullable and cast.null_count:
         raise ValidationFailed(
             f"table {table_name}: column {col.name!r} is declared non-null but has "
             f"{cast.null_count} null values; fix the stage output."
@@ -202,7 +205,7 @@ def _constraints(col: Column) -> str:
     return "; ".join(parts)
 
 
-def _num(value: float | int | None) -> str:
+def _num(value: float | None) -> str:
     if value is None:
         return "…"
     return str(int(value)) if float(value).is_integer() else str(value)
