@@ -1,0 +1,288 @@
+"""Critic experts for private documents: format, leakage, fact coverage, faithfulness, realism.
+
+Decisions:
+- `format` and `leakage` are deterministic (`RuleExpert`): they cost nothing, run first,
+  and their feedback is concrete enough for a 0.5B generator to act on ("set total to
+  23.50", "the date 2031-02-30 is not within 60 days of 2024-03-02").
+- `coverage` checks every planned fact: a lexical match first (every number of the fact
+  and most of its content words appear in the document), an LLM fact check otherwise
+  (implied facts always go to the LLM). The fact check must quote its evidence, and a
+  quote that is not in the document does not count: small judges say "yes" too easily.
+  The facts it verifies are written to `DocContext.verified`, which becomes the
+  document's `revealed_fact_ids`: only verified facts are claimed as revealed.
+- `faithfulness` and `realism` are `LlmJudge`s with short rubrics from
+  `seeds/prompts/documents/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from personafoundry.critic import LlmJudge, RuleExpert, Verdict
+from personafoundry.doc_catalog import DocType, Prompt
+from personafoundry.ids import stable_hash
+from personafoundry.llm import LlmClient
+
+DATE_WINDOW_BEFORE = timedelta(days=60)
+DATE_WINDOW_AFTER = timedelta(days=90)
+LEXICAL_RECALL = 0.6
+MAX_FACTS_SHOWN = 15  # keeps the faithfulness prompt inside a small context window
+EVIDENCE_RECALL = 0.7
+PLACEHOLDER = re.compile(
+    r"\[[A-Z][A-Za-z ]{1,30}\]|<[a-z][a-z _]{1,30}>|\{[a-z_]+\}|lorem ipsum|\bXXX+\b|\bN/A\b",
+    re.IGNORECASE,
+)
+EXPOSITION = (
+    re.compile(r"\b(as|being) an? \d{1,3}[- ]year[- ]old\b", re.I),
+    re.compile(r"\bI am an? \d{1,3}[- ]year[- ]old\b", re.I),
+    re.compile(
+        r"\b(this|the) (document|email|note|receipt|post|entry|log|message)s? "
+        r"(reveals?|shows?|demonstrates?|proves?|mentions?)\b",
+        re.I,
+    ),
+    re.compile(r"\b(fun fact|fact:|persona)\b", re.I),
+)
+STOPWORDS = set(
+    "a an the and or but of to in on at for with from by as is am are was were be been being i "
+    "me my mine we our us you your he she his her they their it its this that these those have "
+    "has had do does did not no so very just about into over than then there here who what "
+    "when where which while every each some any all also usually often really".split()
+)
+
+
+@dataclass
+class DocContext:
+    """Everything the critics need about one planned document; `verified` is filled by them."""
+
+    document_id: str
+    doc_type: DocType
+    persona: dict[str, Any]
+    timestamp: datetime
+    planned: list[dict[str, Any]]  # facts to reveal, each with an `implied` flag
+    counterpart_name: str | None = None
+    distractor_text: str | None = None
+    verified: dict[str, str] = field(default_factory=dict)  # fact_id -> "match" | "judge"
+
+    def render(self, candidate: BaseModel) -> tuple[str, str]:
+        return self.doc_type.render_text(candidate.model_dump())
+
+
+def words(text: str) -> list[str]:
+    """Lowercase word tokens; numbers lose thousands separators and currency signs."""
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text.lower())
+    return [_number(w) if w[0].isdigit() else w for w in re.findall(r"[a-z]+|\d+(?:\.\d+)?", text)]
+
+
+def _number(word: str) -> str:
+    """`1150.00` and `1150` are the same amount."""
+    return word.rstrip("0").rstrip(".") if "." in word else word
+
+
+def _stem(word: str) -> str:
+    return word[:5]
+
+
+def lexical_match(statement: str, body: str) -> bool:
+    """True when every number and at least `LEXICAL_RECALL` of the content words reappear."""
+    fact = [w for w in words(statement) if w not in STOPWORDS]
+    if not fact:
+        return False
+    doc = set(words(body))
+    doc_stems = {_stem(w) for w in doc}
+    numbers = [w for w in fact if w[0].isdigit()]
+    if any(n not in doc for n in numbers):
+        return False
+    content = [w for w in fact if not w[0].isdigit()]
+    if not content:
+        return True
+    hits = sum(_stem(w) in doc_stems for w in content)
+    return hits >= math.ceil(LEXICAL_RECALL * len(content))
+
+
+def evidence_in(quote: str, body: str) -> bool:
+    """The judge's quote really is in the document (most of its words, in any order)."""
+    quoted = [w for w in words(quote) if w not in STOPWORDS]
+    doc = set(words(body))
+    return bool(quoted) and sum(w in doc for w in quoted) >= EVIDENCE_RECALL * len(quoted)
+
+
+def _parse_day(value: str, kind: str) -> date | None:
+    fmt = "%Y-%m-%d %H:%M" if kind == "datetime" else "%Y-%m-%d"
+    try:
+        return datetime.strptime(value.strip(), fmt).date()
+    except ValueError:
+        return None
+
+
+def _date_values(values: dict[str, Any], path: str) -> list[Any]:
+    if "[]." not in path:
+        return [values.get(path)]
+    outer, inner = path.split("[].")
+    return [item.get(inner) for item in values.get(outer) or [] if isinstance(item, dict)]
+
+
+def format_problems(candidate: BaseModel, ctx: DocContext) -> list[str]:
+    """Required text present, dates valid and near the planned date, sums add up, no stubs."""
+    values = candidate.model_dump()
+    problems = []
+    for f in ctx.doc_type.fields:
+        if not f.optional and f.type in ("string", "list") and not values.get(f.name):
+            problems.append(f"field {f.name!r} is empty; fill it in")
+    planned = ctx.timestamp.date()
+    lo, hi = planned - DATE_WINDOW_BEFORE, planned + DATE_WINDOW_AFTER
+    for path, kind in ctx.doc_type.date_fields():
+        for raw in _date_values(values, path):
+            day = _parse_day(str(raw or ""), kind)
+            shape = "YYYY-MM-DD HH:MM" if kind == "datetime" else "YYYY-MM-DD"
+            if day is None:
+                problems.append(f"{path} {raw!r} is not a real date in the form {shape}")
+            elif not lo <= day <= hi:
+                problems.append(f"{path} {raw} is far from the document date; use {planned}")
+    if "items_sum_to_total" in ctx.doc_type.checks:
+        problems += _sum_problems(values)
+    _, body = ctx.render(candidate)
+    if PLACEHOLDER.search(body):
+        problems.append(f"remove the placeholder {PLACEHOLDER.search(body).group(0)!r}")
+    if ctx.counterpart_name:
+        first = ctx.counterpart_name.split()[0]
+        if first.lower() not in body.lower():
+            problems.append(f"{ctx.counterpart_name} must appear by name in the document")
+    return problems
+
+
+def _sum_problems(values: dict[str, Any]) -> list[str]:
+    items = [i for i in values.get("items") or [] if isinstance(i, dict)]
+    prices = [i.get("price") for i in items]
+    if any(not isinstance(p, int | float) or p < 0 for p in prices):
+        return ["every item needs a price of zero or more"]
+    expected = round(sum(prices), 2)
+    total = values.get("total")
+    if not isinstance(total, int | float) or abs(total - expected) > 0.011:
+        return [
+            f"total is {total} but the items sum to {expected:.2f}; set total to {expected:.2f}"
+        ]
+    return []
+
+
+def leakage_problems(candidate: BaseModel, ctx: DocContext) -> list[str]:
+    """Exposition that no real document contains: age/job introductions, meta talk."""
+    _, body = ctx.render(candidate)
+    problems = [
+        f"remove the exposition {m.group(0)!r}" for rx in EXPOSITION if (m := rx.search(body))
+    ]
+    job = (ctx.persona.get("occupation") or "").strip()
+    if job and re.search(rf"\bas an? {re.escape(job)}\b", body, re.I):
+        problems.append(f"remove 'as a {job}': real documents do not introduce their owner")
+    age = ctx.persona.get("age")
+    if age and re.search(rf"\b{age}[- ]year[- ]old\b", body, re.I):
+        problems.append(f"do not state the owner's age ({age}-year-old)")
+    return problems
+
+
+class FactCheckReply(BaseModel):
+    """The LLM fact check: does the document show the fact, and where."""
+
+    evidence: str = Field(max_length=200, description="exact words from the document, or ''")
+    revealed: bool = Field(description="true if the document shows the fact")
+
+
+@dataclass(frozen=True)
+class FactCoverage:
+    """Every planned fact is verified in the document; see the module docstring."""
+
+    build_messages: Any  # (fact, ctx, body) -> messages
+    name: str = "coverage"
+    deterministic: bool = False
+
+    async def check_fact(
+        self, fact: dict[str, Any], ctx: DocContext, body: str, llm: LlmClient, seed: int
+    ) -> str | None:
+        if not fact["implied"] and lexical_match(fact["statement"], body):
+            return "match"
+        fact_seed = seed + int(stable_hash(fact["fact_id"], 6), 16)
+        result = await llm.complete_json(
+            "critic", self.build_messages(fact, ctx, body), FactCheckReply, seed=fact_seed
+        )
+        reply = result.value
+        if result.ok and reply is not None and reply.revealed and evidence_in(reply.evidence, body):
+            return "judge"
+        return None
+
+    async def judge(self, candidate: Any, context: Any, llm: LlmClient, *, seed: int) -> Verdict:
+        ctx: DocContext = context
+        _, body = ctx.render(candidate)
+        methods = await asyncio.gather(
+            *(self.check_fact(f, ctx, body, llm, seed) for f in ctx.planned)
+        )
+        ctx.verified = {f["fact_id"]: m for f, m in zip(ctx.planned, methods) if m}
+        missing = [f for f, m in zip(ctx.planned, methods) if not m]
+        if not ctx.planned:
+            return Verdict(self.name, 5.0, True, "no facts planned")
+        share = 1 - len(missing) / len(ctx.planned)
+        score = round(1 + 4 * share, 2)
+        if not missing:
+            return Verdict(self.name, score, True, "every planned fact is shown")
+        lines = "; ".join(
+            f"{'hint at' if f['implied'] else 'state clearly'}: {f['statement']}" for f in missing
+        )
+        return Verdict(self.name, score, False, f"the document does not show these facts ({lines})")
+
+
+def _fact_lines(facts: list[dict[str, Any]]) -> str:
+    return "\n".join(f"- {f['statement']}" for f in facts)
+
+
+def coverage_messages(
+    prompts: dict[str, Prompt], fact: dict[str, Any], ctx: DocContext, body: str
+) -> list[dict[str, str]]:
+    return prompts["coverage"].messages(
+        body=body,
+        name=ctx.persona.get("name") or "the owner",
+        statement=fact["statement"],
+        implied_note=" (a clear hint counts)" if fact["implied"] else "",
+    )
+
+
+def faithfulness_messages(
+    prompts: dict[str, Prompt], candidate: BaseModel, ctx: DocContext
+) -> list[dict[str, str]]:
+    facts = [f for f in ctx.persona.get("facts") or [] if f][:MAX_FACTS_SHOWN]
+    return prompts["faithfulness"].messages(
+        name=ctx.persona.get("name") or "the owner",
+        facts=_fact_lines(facts),
+        label=ctx.doc_type.label,
+        body=ctx.render(candidate)[1],
+    )
+
+
+def realism_messages(
+    prompts: dict[str, Prompt], candidate: BaseModel, ctx: DocContext
+) -> list[dict[str, str]]:
+    return prompts["realism"].messages(
+        label=ctx.doc_type.label, spec=ctx.doc_type.spec, body=ctx.render(candidate)[1]
+    )
+
+
+def build_experts(
+    prompts: dict[str, Prompt], accept_threshold: float, llm_judges: bool
+) -> list[Any]:
+    """The expert panel in running order: gates, then coverage and the LLM judges."""
+    pass_score = math.ceil(accept_threshold)
+    experts: list[Any] = [
+        RuleExpert("format", format_problems),
+        RuleExpert("leakage", leakage_problems),
+        FactCoverage(lambda f, c, b: coverage_messages(prompts, f, c, b)),
+    ]
+    if llm_judges:
+        experts += [
+            LlmJudge("faithfulness", lambda d, c: faithfulness_messages(prompts, d, c), pass_score),
+            LlmJudge("realism", lambda d, c: realism_messages(prompts, d, c), pass_score),
+        ]
+    return experts
