@@ -34,7 +34,7 @@ import math
 import random
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -206,30 +206,33 @@ def _assign_facts(
 
 
 def _timestamps(rng: random.Random, n: int, cfg: DocumentsConfig) -> list[datetime]:
-    end = datetime.fromisoformat(cfg.timeline_end).replace(hour=20, tzinfo=timezone.utc)
+    end = datetime.fromisoformat(cfg.timeline_end).replace(hour=20, tzinfo=UTC)
     span = cfg.timeline_days * 86400
     return sorted(end - timedelta(seconds=rng.randrange(span)) for _ in range(n))
 
 
 def _dated(
-    rng: random.Random, stamps: list[datetime], docs: list[dict[str, Any]],
-    facts: list[dict[str, Any]], cfg: DocumentsConfig,
+    rng: random.Random,
+    stamps: list[datetime],
+    docs: list[dict[str, Any]],
+    facts: list[dict[str, Any]],
+    cfg: DocumentsConfig,
 ) -> list[datetime]:
     """Move documents of outdated facts back into the year the fact ended, when that year
     lies before the timeline window (a 2019 job shows up in 2018-2019 mail, not in 2024)."""
     ends = {f["fact_id"]: f.get("valid_to") for f in facts if f.get("valid_to")}
-    window_start = datetime.fromisoformat(cfg.timeline_end).replace(tzinfo=timezone.utc)
+    window_start = datetime.fromisoformat(cfg.timeline_end).replace(tzinfo=UTC)
     window_start -= timedelta(days=cfg.timeline_days)
     moved = []
     for doc, stamp in zip(docs, stamps):
         years = [ends[f] for f in doc["facts"] if f in ends]
-        ended = datetime(min(years), 7, 1, tzinfo=timezone.utc) if years else window_start
+        ended = datetime(min(years), 7, 1, tzinfo=UTC) if years else window_start
         if doc["order"] < 0 and ended < window_start:
-            lo = datetime(min(years) - 1, 1, 1, tzinfo=timezone.utc)
-            stamp = lo + timedelta(seconds=rng.randrange(int(545 * 86400)))  # to 1 July
+            lo = datetime(min(years) - 1, 1, 1, tzinfo=UTC)
+            stamp = lo + timedelta(seconds=rng.randrange(545 * 86400))  # to 1 July
         moved.append(stamp)
     old = sorted(s for d, s in zip(docs, moved) if d["order"] < 0)
-    return old + moved[len(old):]
+    return old + moved[len(old) :]
 
 
 def _counterpart(

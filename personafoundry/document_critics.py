@@ -40,20 +40,23 @@ PLACEHOLDER = re.compile(
     re.IGNORECASE,
 )
 EXPOSITION = (
-    re.compile(r"\b(as|being) an? \d{1,3}[- ]year[- ]old\b", re.I),
-    re.compile(r"\bI am an? \d{1,3}[- ]year[- ]old\b", re.I),
+    re.compile(r"\b(as|being) an? \d{1,3}[- ]year[- ]old\b", re.IGNORECASE),
+    re.compile(r"\bI am an? \d{1,3}[- ]year[- ]old\b", re.IGNORECASE),
     re.compile(
         r"\b(this|the) (document|email|note|receipt|post|entry|log|message)s? "
         r"(reveals?|shows?|demonstrates?|proves?|mentions?)\b",
-        re.I,
+        re.IGNORECASE,
     ),
-    re.compile(r"\b(fun fact|fact:|persona)\b", re.I),
+    re.compile(r"\b(fun fact|fact:|persona)\b", re.IGNORECASE),
 )
-STOPWORDS = set(
-    "a an the and or but of to in on at for with from by as is am are was were be been being i "
-    "me my mine we our us you your he she his her they their it its this that these those have "
-    "has had do does did not no so very just about into over than then there here who what "
-    "when where which while every each some any all also usually often really".split()
+STOPWORDS = frozenset(
+    re.findall(
+        r"\w+",
+        "a an the and or but of to in on at for with from by as is am are was were be been being "
+        "i me my mine we our us you your he she his her they their it its this that these those "
+        "have has had do does did not no so very just about into over than then there here who "
+        "what when where which while every each some any all also usually often really ",
+    )
 )
 
 
@@ -178,10 +181,10 @@ def leakage_problems(candidate: BaseModel, ctx: DocContext) -> list[str]:
         f"remove the exposition {m.group(0)!r}" for rx in EXPOSITION if (m := rx.search(body))
     ]
     job = (ctx.persona.get("occupation") or "").strip()
-    if job and re.search(rf"\bas an? {re.escape(job)}\b", body, re.I):
+    if job and re.search(rf"\bas an? {re.escape(job)}\b", body, re.IGNORECASE):
         problems.append(f"remove 'as a {job}': real documents do not introduce their owner")
     age = ctx.persona.get("age")
-    if age and re.search(rf"\b{age}[- ]year[- ]old\b", body, re.I):
+    if age and re.search(rf"\b{age}[- ]year[- ]old\b", body, re.IGNORECASE):
         problems.append(f"do not state the owner's age ({age}-year-old)")
     return problems
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -59,8 +59,13 @@ def persona(pid: str, name: str, facts: list[tuple[Any, ...]], **extra: Any) -> 
         "occupation": extra.get("occupation", "Registered nurses"),
         "state": extra.get("state", "Oklahoma"),
         "facts": [
-            {"fact_id": f"fct_{pid[-4:]}{i:012x}", "category": c, "statement": s,
-             "valid_from": vf, "valid_to": vt}
+            {
+                "fact_id": f"fct_{pid[-4:]}{i:012x}",
+                "category": c,
+                "statement": s,
+                "valid_from": vf,
+                "valid_to": vt,
+            }
             for i, (c, s, vf, vt) in enumerate(facts)
         ],
     }
@@ -70,8 +75,9 @@ def make_personas(rows: list[dict[str, Any]] | None = None) -> pa.Table:
     """Maria (with a move Dallas -> Tulsa) and Tom, or the given rows."""
     rows = rows or [
         persona("per_000000000000000a", "Maria Lopez", MARIA_FACTS),
-        persona("per_000000000000000b", "Tom Reed", TOM_FACTS, sex="Male",
-                occupation="Delivery drivers"),
+        persona(
+            "per_000000000000000b", "Tom Reed", TOM_FACTS, sex="Male", occupation="Delivery drivers"
+        ),
     ]
     return pa.Table.from_pylist(rows, schema=PERSONAS)
 
@@ -81,8 +87,10 @@ def random_personas(seed: int) -> pa.Table:
     rows = []
     for k in range(rng.randint(1, 4)):
         n = rng.randint(1, 14)
-        facts = [(rng.choice(CATEGORIES), f"Fact {k}-{i} with detail {rng.randint(1, 999)}.",
-                  None, None) for i in range(n)]
+        facts = [
+            (rng.choice(CATEGORIES), f"Fact {k}-{i} with detail {rng.randint(1, 999)}.", None, None)
+            for i in range(n)
+        ]
         rows.append(persona(f"per_{k:016x}", f"Person {k}", facts))
     return make_personas(rows)
 
@@ -109,14 +117,21 @@ def test_plan_is_deterministic_in_the_seed() -> None:
 def test_cover_all_plans_every_fact_but_the_holdout_within_capacity(seed: int) -> None:
     rng = random.Random(seed)
     cfg = DocumentsConfig(
-        per_persona=rng.randint(0, 3), facts_per_doc=rng.randint(1, 4), cover_all=True,
-        holdout_facts=rng.randint(0, 2), repeat_share=rng.random(), implied_share=rng.random(),
+        per_persona=rng.randint(0, 3),
+        facts_per_doc=rng.randint(1, 4),
+        cover_all=True,
+        holdout_facts=rng.randint(0, 2),
+        repeat_share=rng.random(),
+        implied_share=rng.random(),
     )
     personas = random_personas(seed)
     result = plan_documents(personas, cfg, rng_seed=seed)
     docs = planned(result.table)
-    holdout = {(r["persona_id"], r["fact_id"]) for r in result.dropped.to_pylist()
-               if r["reason"] == "holdout"}
+    holdout = {
+        (r["persona_id"], r["fact_id"])
+        for r in result.dropped.to_pylist()
+        if r["reason"] == "holdout"
+    }
     assert {r["reason"] for r in result.dropped.to_pylist()} <= {"holdout"}
     for p in personas.to_pylist():
         pid, ids = p["persona_id"], [f["fact_id"] for f in p["facts"]]
@@ -163,7 +178,7 @@ def test_outdated_fact_documents_come_before_current_ones(seed: int) -> None:
     assert old_times and new_times
     assert max(old_times) < min(new_times)
     assert not any(old in r["fact_ids"] and new in r["fact_ids"] for r in rows)
-    end = datetime(2024, 12, 31, 20, tzinfo=timezone.utc)
+    end = datetime(2024, 12, 31, 20, tzinfo=UTC)
     facts = [r for r in rows if r["role"] == "facts"]
     in_window = [r for r in facts if old not in r["fact_ids"]]  # Dallas ended 2021: moved back
     assert all(end - timedelta(days=365) <= r["timestamp"] <= end for r in in_window)

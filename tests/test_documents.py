@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from personafoundry.llm import LlmClient
 from schemas import get_schema
 
 CATALOG = load_catalog()
-WHEN = datetime(2024, 3, 2, 9, 30, tzinfo=timezone.utc)
+WHEN = datetime(2024, 3, 2, 9, 30, tzinfo=UTC)
 MARIA = make_personas().to_pylist()[0]
 RENT = MARIA["facts"][1]  # "I pay $1,150 a month in rent."
 PICKLEBALL = MARIA["facts"][2]  # "I play pickleball every Saturday morning."
@@ -41,7 +41,9 @@ def ctx(doc_type: str, planned: list[dict[str, Any]] = (), **kw: Any) -> DocCont
     return DocContext("doc_0000000000000001", CATALOG[doc_type], MARIA, WHEN, facts, **kw)
 
 
-def receipt(total: float = 12.5, date: str = "2024-03-02", merchant: str = "Tulsa Pickleball Co") -> Any:
+def receipt(
+    total: float = 12.5, date: str = "2024-03-02", merchant: str = "Tulsa Pickleball Co"
+) -> Any:
     items = [{"name": "Pickleball paddle", "price": 10.0}, {"name": "Grip tape", "price": 2.5}]
     return CATALOG["receipt"].model(merchant=merchant, date=date, items=items, total=total)
 
@@ -51,8 +53,14 @@ def receipt(total: float = 12.5, date: str = "2024-03-02", merchant: str = "Tuls
     [
         (receipt(), []),
         (receipt(total=13.0), ["total is 13.0 but the items sum to 12.50; set total to 12.50"]),
-        (receipt(date="2024-02-30"), ["date '2024-02-30' is not a real date in the form YYYY-MM-DD"]),
-        (receipt(date="2019-03-02"), ["date 2019-03-02 is far from the document date; use 2024-03-02"]),
+        (
+            receipt(date="2024-02-30"),
+            ["date '2024-02-30' is not a real date in the form YYYY-MM-DD"],
+        ),
+        (
+            receipt(date="2019-03-02"),
+            ["date 2019-03-02 is far from the document date; use 2024-03-02"],
+        ),
         (receipt(merchant="[Store Name]"), ["remove the placeholder '[Store Name]'"]),
     ],
 )
@@ -66,8 +74,13 @@ def test_format_expert_checks_list_item_dates_and_counterpart_name() -> None:
     assert format_problems(draft, ctx("bank_statement")) == [
         "lines[].date '2024-13-01' is not a real date in the form YYYY-MM-DD"
     ]
-    mail = CATALOG["email"].model(sender="Maria Lopez", recipient="Ann", date="2024-03-02",
-                                  subject="Hi", text="See you Saturday. Maria")
+    mail = CATALOG["email"].model(
+        sender="Maria Lopez",
+        recipient="Ann",
+        date="2024-03-02",
+        subject="Hi",
+        text="See you Saturday. Maria",
+    )
     assert format_problems(mail, ctx("email", counterpart_name="Tom Reed")) == [
         "Tom Reed must appear by name in the document"
     ]
@@ -123,11 +136,19 @@ GOOD_NOTE = {
 
 def plan_table(doc_type: str, facts: list[dict[str, Any]], **extra: Any) -> pa.Table:
     row = {
-        "document_id": "doc_00000000000000aa", "persona_id": MARIA["persona_id"],
-        "doc_type": doc_type, "role": "facts", "seq": 0, "timestamp": WHEN,
-        "fact_ids": [f["fact_id"] for f in facts], "implied_fact_ids": [],
-        "counterpart_id": None, "counterpart_name": None, "distractor_fact_id": None,
-        "distractor_text": None, **extra,
+        "document_id": "doc_00000000000000aa",
+        "persona_id": MARIA["persona_id"],
+        "doc_type": doc_type,
+        "role": "facts",
+        "seq": 0,
+        "timestamp": WHEN,
+        "fact_ids": [f["fact_id"] for f in facts],
+        "implied_fact_ids": [],
+        "counterpart_id": None,
+        "counterpart_name": None,
+        "distractor_fact_id": None,
+        "distractor_text": None,
+        **extra,
     }
     return pa.Table.from_pylist([row], schema=PLAN_SCHEMA)
 
@@ -148,7 +169,8 @@ def run(cfg: RunConfig, tmp_path: Path, plan: pa.Table, **over: Any) -> Document
 
 
 def responder(
-    doc: Callable[[int], dict[str, Any]], judge_score: int = 5,
+    doc: Callable[[int], dict[str, Any]],
+    judge_score: int = 5,
     evidence: str = "pickleball every Saturday",
 ) -> Callable[..., Any]:
     """Doc drafts from `doc(attempt)`, fact checks quoting the draft, judges scoring."""
@@ -166,7 +188,9 @@ def responder(
     return answer
 
 
-def test_good_draft_is_accepted_in_one_round(llm_server: Any, llm_config: RunConfig, tmp_path: Path) -> None:
+def test_good_draft_is_accepted_in_one_round(
+    llm_server: Any, llm_config: RunConfig, tmp_path: Path
+) -> None:
     llm_server.responder = responder(lambda n: GOOD_NOTE)
     result = run(llm_config, tmp_path, plan_table("journal_note", [RENT, PICKLEBALL]))
     assert result.stats["accepted"] == 1 and result.dropped.num_rows == 0
@@ -176,9 +200,15 @@ def test_good_draft_is_accepted_in_one_round(llm_server: Any, llm_config: RunCon
     assert doc["title"] == "Saturday" and doc["rounds"] == 1 and doc["model"] == "test-model"
     assert json.loads(doc["fields"]) == GOOD_NOTE
     assert [s["expert"] for s in doc["critic_scores"]] == [
-        "format", "leakage", "coverage", "faithfulness", "realism"]
+        "format",
+        "leakage",
+        "coverage",
+        "faithfulness",
+        "realism",
+    ]
     assert result.table.select(get_schema("documents").names).schema.equals(
-        get_schema("documents").arrow_schema(), check_metadata=False)
+        get_schema("documents").arrow_schema(), check_metadata=False
+    )
     assert result.reviews.num_rows == 5 and all(result.reviews.column("accepted").to_pylist())
     assert result.coverage.to_pylist()[0]["verified"] == 1
     # both facts matched lexically: no fact-check call was needed
@@ -190,8 +220,12 @@ def test_bad_total_is_revised_with_the_critics_feedback(
 ) -> None:
     def draft(n: int) -> dict[str, Any]:
         items = [{"name": "Pickleball paddle", "price": 40.0}, {"name": "Balls 6pk", "price": 9.5}]
-        return {"merchant": "Dick's", "date": "2024-03-02", "items": items,
-                "total": 52.0 if n == 1 else 49.5}
+        return {
+            "merchant": "Dick's",
+            "date": "2024-03-02",
+            "items": items,
+            "total": 52.0 if n == 1 else 49.5,
+        }
 
     llm_server.responder = responder(draft, evidence="Pickleball paddle")
     result = run(llm_config, tmp_path, plan_table("receipt", [PICKLEBALL]))
@@ -209,8 +243,12 @@ def test_bad_total_is_revised_with_the_critics_feedback(
 def test_fact_check_quote_not_in_the_document_does_not_verify(
     llm_server: Any, llm_config: RunConfig, tmp_path: Path
 ) -> None:
-    paddle = {"merchant": "Dick's", "date": "2024-03-02",
-              "items": [{"name": "Pickleball paddle", "price": 40.0}], "total": 40.0}
+    paddle = {
+        "merchant": "Dick's",
+        "date": "2024-03-02",
+        "items": [{"name": "Pickleball paddle", "price": 40.0}],
+        "total": 40.0,
+    }
     llm_server.responder = responder(lambda n: paddle)
     result = run(llm_config, tmp_path, plan_table("receipt", [PICKLEBALL]), max_rounds=2)
     assert result.stats["accepted"] == 0
@@ -245,7 +283,9 @@ def test_invalid_replies_become_failed_attempts_with_reasons(
     assert result.dropped.to_pylist()[0]["reason"].startswith("generator failed: invalid reply")
 
 
-def test_rerun_is_served_from_the_cache(llm_server: Any, llm_config: RunConfig, tmp_path: Path) -> None:
+def test_rerun_is_served_from_the_cache(
+    llm_server: Any, llm_config: RunConfig, tmp_path: Path
+) -> None:
     llm_server.responder = responder(lambda n: GOOD_NOTE)
     first = run(llm_config, tmp_path, plan_table("journal_note", [RENT, PICKLEBALL]))
     sent = len(llm_server.requests)
@@ -258,11 +298,17 @@ def test_unknown_facts_and_personas_are_dropped_before_any_call(
     llm_server: Any, llm_config: RunConfig, tmp_path: Path
 ) -> None:
     bogus = {"fact_id": "fct_ffffffffffffffff", "category": "x", "statement": "x"}
-    plan = pa.concat_tables([
-        plan_table("journal_note", [bogus]),
-        plan_table("journal_note", [RENT], document_id="doc_00000000000000bb",
-                   persona_id="per_ffffffffffffffff"),
-    ])
+    plan = pa.concat_tables(
+        [
+            plan_table("journal_note", [bogus]),
+            plan_table(
+                "journal_note",
+                [RENT],
+                document_id="doc_00000000000000bb",
+                persona_id="per_ffffffffffffffff",
+            ),
+        ]
+    )
     result = run(llm_config, tmp_path, plan)
     reasons = [r["reason"].split(":")[0] for r in result.dropped.to_pylist()]
     assert reasons == ["unknown_fact", "unknown_persona"] and not llm_server.requests
@@ -271,8 +317,12 @@ def test_unknown_facts_and_personas_are_dropped_before_any_call(
 def test_generator_prompt_names_counterpart_facts_and_hints(
     llm_server: Any, llm_config: RunConfig, tmp_path: Path
 ) -> None:
-    plan = plan_table("email", [RENT, PICKLEBALL], counterpart_name="Tom Reed",
-                      implied_fact_ids=[PICKLEBALL["fact_id"]])
+    plan = plan_table(
+        "email",
+        [RENT, PICKLEBALL],
+        counterpart_name="Tom Reed",
+        implied_fact_ids=[PICKLEBALL["fact_id"]],
+    )
     run(llm_config, tmp_path, plan, max_rounds=1)
     prompt = llm_server.requests[0]["messages"][1]["content"]
     assert "The other person in it: Tom Reed." in prompt
