@@ -1,0 +1,444 @@
+"""Enrich persona skeletons with an LLM: a first-person narrative and a fact ledger.
+
+Each skeleton goes through the generator-critic loop (`personafoundry.critic.refine`)
+with the experts of `personafoundry.persona_critics`; accepted personas keep every
+skeleton column and gain `narrative`, `traits`, `facts`, `critic_scores`, `rounds`,
+`model` and `prompt_version`.
+
+Decisions:
+- The name, demographics and traits come from the skeleton (census sampling, names,
+  seed loading); the LLM writes prose and facts around them and may not change them.
+  Traits are the skeleton's; a skeleton without traits is an upstream error (dropped).
+- Seed personas: every seed sentence becomes a fact verbatim (split on sentence ends,
+  categorised by keywords), inserted by code rather than copied by the model, so it is
+  exact. Demographics the seed loader left empty (age, sex, state; occupation when the
+  employment status is unknown too) are read from the seed text by one LLM call whose
+  reply is validated (age 0-120, a real US state, no job under 16) and re-asked on error.
+- Facts may carry `valid_from` / `valid_to` years (a past job or address) so documents
+  can follow a timeline; they are extra struct fields beyond `schemas/personas.py`
+  (`conform_table` drops them until the contract adds them).
+- Names are unique within the call plus `reserved_names` (names already used in the
+  release): a later duplicate is dropped with reason `duplicate_name` before any LLM call.
+- Seeds per request derive from the run seed, the persona and the round, so a rerun hits
+  the response cache and a revision never replays a cached invalid reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tomllib
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+from functools import cache
+from typing import Any, Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, Field, create_model
+
+from personafoundry.config import PersonasConfig
+from personafoundry.critic import LoopOutcome, LoopSpec, refine, score_structs
+from personafoundry.ids import make_id, stable_hash
+from personafoundry.llm import LlmClient, LlmResult
+from personafoundry.paths import SEEDS_DIR
+from personafoundry.persona_critics import (
+    Fact,
+    PersonaCandidate,
+    PersonaContext,
+    classify_statement,
+    persona_experts,
+    seed_conflicts,
+)
+from personafoundry.persona_prompts import (
+    generator_messages,
+    load_categories,
+    prompt_version,
+    render_profile,
+    revision_messages,
+    seed_fill_messages,
+    split_seed,
+)
+from personafoundry.schema import CRITIC_SCORES
+from schemas.common import US_STATES
+from schemas.personas import TRAITS_TYPE
+from schemas.reviews import SCHEMA as REVIEWS
+
+log = logging.getLogger(__name__)
+
+FACT_TYPE = pa.struct(
+    [
+        pa.field("fact_id", pa.string()),
+        pa.field("category", pa.string()),
+        pa.field("statement", pa.string()),
+        pa.field("valid_from", pa.int16()),
+        pa.field("valid_to", pa.int16()),
+    ]
+)
+OUTPUT_FIELDS = (
+    ("narrative", pa.string()),
+    ("traits", TRAITS_TYPE),
+    ("facts", pa.list_(FACT_TYPE)),
+    ("critic_scores", CRITIC_SCORES),
+    ("rounds", pa.int16()),
+    ("model", pa.string()),
+    ("prompt_version", pa.string()),
+)
+POSTAL = (  # same order as US_STATES
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
+    "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM",
+    "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA",
+    "WV", "WI", "WY",
+)  # fmt: skip
+STATE_BY_KEY = {
+    **{s.lower(): s for s in US_STATES},
+    **{p.lower(): s for p, s in zip(POSTAL, US_STATES)},
+}
+TOKENS_PER_FACT = 45
+NARRATIVE_TOKENS = 260
+
+
+@dataclass(frozen=True)
+class EnrichResult:
+    """Accepted personas, every critic verdict, rejected skeletons with a reason, counts."""
+
+    table: pa.Table
+    reviews: pa.Table
+    dropped: pa.Table
+    stats: dict[str, int]
+
+
+class SeedDemographics(BaseModel):
+    """Demographics read from a seed text; validated by `_check_seed_fill`."""
+
+    age: int = Field(ge=0, le=120)
+    sex: Literal["Male", "Female"]
+    state: str = Field(max_length=40)
+    occupation: str = Field(max_length=80)
+
+
+@cache
+def draft_model(facts_min: int, facts_max: int) -> type[BaseModel]:
+    """The generator's reply schema: small, with the fixed categories as an enum."""
+    categories = tuple(load_categories()[0])
+    fact = create_model(
+        "FactDraft",
+        category=(Literal[categories], ...),  # type: ignore[valid-type]
+        statement=(str, Field(max_length=200)),
+        valid_from=(int | None, Field(None, ge=1900, le=2100)),
+        valid_to=(int | None, Field(None, ge=1900, le=2100)),
+    )
+    return create_model(
+        "PersonaDraft",
+        narrative=(str, Field(max_length=1500)),
+        facts=(list[fact], Field(min_length=facts_min, max_length=facts_max)),  # type: ignore[valid-type]
+    )
+
+
+@cache
+def reference_year() -> int:
+    """The census vintage year personas live in (`seeds/census/rules.toml`)."""
+    path = SEEDS_DIR / "census" / "rules.toml"
+    data = tomllib.loads(path.read_text("utf-8")) if path.exists() else {}
+    return int(data.get("reference_year", 2023))
+
+
+def item_seed(rng_seed: int, persona_id: str, purpose: str) -> int:
+    return int(stable_hash([rng_seed, persona_id, purpose])[:8], 16)
+
+
+def to_candidate(draft: BaseModel, seeds: tuple[str, ...]) -> PersonaCandidate:
+    """Seed sentences (verbatim, first) + the generated facts."""
+    facts = [Fact(classify_statement(s), s, seed=True) for s in seeds]
+    facts += [
+        Fact(f.category, f.statement.strip(), f.valid_from, f.valid_to)
+        for f in draft.facts  # type: ignore[attr-defined]
+    ]
+    return PersonaCandidate(draft.narrative.strip(), tuple(facts))  # type: ignore[attr-defined]
+
+
+def _check_seed_fill(value: SeedDemographics) -> None:
+    if value.state.strip().lower().removesuffix(".") not in STATE_BY_KEY:
+        raise ValueError(
+            f"state {value.state!r} is not a US state; spell out one of the 50 states or "
+            "District of Columbia"
+        )
+    if value.occupation.strip() and value.age < 16:
+        raise ValueError(f'age {value.age} is too young for an occupation; use "" or an older age')
+
+
+def needs_fill(row: dict[str, Any]) -> bool:
+    return row.get("source") == "seed" and any(row.get(c) is None for c in ("age", "sex", "state"))
+
+
+async def fill_seed_demographics(
+    row: dict[str, Any], llm: LlmClient, *, seed: int
+) -> LlmResult[SeedDemographics]:
+    """Ask the generator for demographics stated or implied by the seed text."""
+    return await llm.complete_json(
+        "generator", seed_fill_messages(row["seed_text"]), SeedDemographics, seed=seed, check=_check_seed_fill,
+        temperature=0.0, max_tokens=80,
+    )  # fmt: skip
+
+
+def apply_fill(row: dict[str, Any], value: SeedDemographics) -> dict[str, Any]:
+    """Fill only the columns the seed loader left empty; stated values always win."""
+    out = dict(row)
+    filled = {
+        "age": value.age,
+        "sex": value.sex,
+        "state": STATE_BY_KEY[value.state.strip().lower().removesuffix(".")],
+    }
+    for column, v in filled.items():
+        if out.get(column) is None:
+            out[column] = v
+    if out.get("occupation") is None and out.get("employment_status") is None:
+        job = value.occupation.strip()
+        if job and out["age"] >= 16:
+            out["occupation"], out["employment_status"] = job, "Employed"
+    return out
+
+
+@dataclass(frozen=True)
+class _Done:
+    """One persona's outcome: the output row or the drop reason, and its reviews."""
+
+    persona_id: str
+    row: dict[str, Any] | None
+    reason: str | None
+    reviews: list[dict[str, Any]]
+    rounds: int = 0
+    filled: bool = False
+
+
+async def enrich_personas(
+    skeletons: pa.Table,
+    cfg: PersonasConfig,
+    llm: LlmClient,
+    *,
+    rng_seed: int,
+    reserved_names: Collection[str] = (),
+) -> EnrichResult:
+    """Write a narrative and a fact ledger for every skeleton, judged and revised by critics.
+
+    Input columns: the skeleton columns of `schemas/personas.py` (persona_id, source,
+    seed_text, demographics, name, traits).
+    Output columns: `schemas/personas.py` (+ `valid_from`/`valid_to` inside each fact);
+    `reviews` follows `schemas/reviews.py`; `dropped` is the skeletons plus `reason`.
+    """
+    rows = skeletons.to_pylist()
+    version = prompt_version()
+    model = llm.endpoints["generator"].model
+    before = llm.usage.totals()
+    pending, done = [], []
+    taken = set(reserved_names)
+    for row in rows:
+        gate = _name_gate(row, taken)
+        if gate:
+            done.append(
+                _Done(
+                    row["persona_id"],
+                    None,
+                    gate,
+                    [
+                        _gate_review(
+                            row["persona_id"], "name_unique", gate, model, version, rng_seed
+                        )
+                    ],
+                )
+            )
+        else:
+            taken.add(row["name"])
+            pending.append(row)
+    done += await asyncio.gather(
+        *(_enrich_one(r, cfg, llm, rng_seed, model, version) for r in pending)
+    )
+    after = llm.usage.totals()
+    accepted = [d.row for d in done if d.row is not None]
+    rejected = [d for d in done if d.row is None]
+    reviews = [r for d in done for r in d.reviews]
+    stats = {
+        "skeletons": len(rows),
+        "accepted": len(accepted),
+        "rejected": len(rejected),
+        "rounds": sum(d.rounds for d in done),
+        "seed_filled": sum(d.filled for d in done),
+        "generator_failures": sum(r["expert"] == "generator" for r in reviews),
+        "calls": int(
+            after["requests"] + after["cache_hits"] - before["requests"] - before["cache_hits"]
+        ),
+        "cached": int(after["cache_hits"] - before["cache_hits"]),
+    }
+    log.info(
+        "enrich: skeletons=%d accepted=%d rejected=%d rounds=%d",
+        len(rows),
+        len(accepted),
+        len(rejected),
+        stats["rounds"],
+    )
+    return EnrichResult(
+        table=_output_table(accepted, skeletons.schema),
+        reviews=pa.Table.from_pylist(reviews, schema=REVIEWS.arrow_schema()),
+        dropped=_dropped_table(rows, rejected, skeletons.schema),
+        stats=stats,
+    )
+
+
+def _name_gate(row: dict[str, Any], taken: set[str]) -> str | None:
+    if not row.get("name"):
+        return "missing_name: the skeleton has no name; sample one with personafoundry.names"
+    if row["name"] in taken:
+        return f"duplicate_name: {row['name']!r} is already used in this release"
+    if not row.get("traits"):
+        return "missing_traits: the skeleton has no Big Five traits"
+    return None
+
+
+def _gate_review(
+    persona_id: str,
+    expert: str,
+    reason: str,
+    model: str,
+    version: str,
+    seed: int,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """A review row for a persona stopped before the loop (failed gate or seed fill)."""
+    return {
+        "review_id": make_id("rev", seed, persona_id, 1, expert),
+        "item_id": persona_id,
+        "item_kind": "persona",
+        "round": 1,
+        "expert": expert,
+        "score": None if error else 1.0,
+        "passed": False,
+        "feedback": reason,
+        "accepted": False,
+        "error": error,
+        "model": model,
+        "prompt_version": version,
+    }
+
+
+async def _enrich_one(
+    row: dict[str, Any],
+    cfg: PersonasConfig,
+    llm: LlmClient,
+    rng_seed: int,
+    model: str,
+    version: str,
+) -> _Done:
+    pid = row["persona_id"]
+    filled = needs_fill(row)
+    if filled:
+        result = await fill_seed_demographics(row, llm, seed=item_seed(rng_seed, pid, "fill"))
+        if not result.ok or result.value is None:
+            reason = f"seed_fill_failed: {result.error}"
+            return _Done(
+                pid,
+                None,
+                reason,
+                [
+                    _gate_review(
+                        pid, "seed_fill", reason, model, version, rng_seed, str(result.error)
+                    )
+                ],
+            )
+        row = apply_fill(row, result.value)
+    seeds = split_seed(row.get("seed_text")) if row.get("source") == "seed" else ()
+    context = PersonaContext(
+        row, cfg.facts_min, cfg.facts_max, reference_year(), render_profile(row), seeds
+    )
+    conflicts = seed_conflicts(context)
+    if conflicts:
+        reason = "seed_conflicts_with_profile: " + "; ".join(conflicts)
+        return _Done(
+            pid,
+            None,
+            reason,
+            [_gate_review(pid, "demographics", reason, model, version, rng_seed)],
+            filled=filled,
+        )
+    seed = item_seed(rng_seed, pid, "generate")
+    spec = LoopSpec("persona", persona_experts(), cfg.max_rounds, model, version, seed)
+    outcome = await refine(pid, context, _generator(row, cfg, llm, seeds, seed), spec, llm)
+    if not outcome.accepted or outcome.candidate is None:
+        return _Done(pid, None, outcome.reason, outcome.reviews, outcome.rounds, filled)
+    return _Done(
+        pid,
+        _accepted_row(row, outcome, model, version, rng_seed),
+        None,
+        outcome.reviews,
+        outcome.rounds,
+        filled,
+    )
+
+
+def _generator(
+    row: dict[str, Any], cfg: PersonasConfig, llm: LlmClient, seeds: tuple[str, ...], seed: int
+):
+    """The loop's `generate(feedback, round)`: revisions see their last draft and the critique."""
+    base = generator_messages(row, cfg.facts_min, cfg.facts_max, seeds)
+    schema = draft_model(cfg.facts_min, cfg.facts_max)
+    max_tokens = NARRATIVE_TOKENS + TOKENS_PER_FACT * cfg.facts_max
+    last: list[str] = []
+
+    async def generate(feedback: str | None, round_no: int) -> LlmResult[PersonaCandidate]:
+        messages = revision_messages(base, last[-1], feedback) if feedback and last else base
+        result = await llm.complete_json(
+            "generator", messages, schema, seed=seed + round_no, max_tokens=max_tokens
+        )
+        if not result.ok or result.value is None:
+            return result  # type: ignore[return-value]
+        last.append(result.content or "")
+        return replace(result, value=to_candidate(result.value, seeds))  # type: ignore[arg-type]
+
+    return generate
+
+
+def _accepted_row(
+    row: dict[str, Any],
+    outcome: LoopOutcome[PersonaCandidate],
+    model: str,
+    version: str,
+    rng_seed: int,
+) -> dict[str, Any]:
+    candidate = outcome.candidate
+    assert candidate is not None
+    pid = row["persona_id"]
+    facts = [
+        {
+            "fact_id": make_id("fact", rng_seed, pid, i),
+            "category": f.category,
+            "statement": f.statement,
+            "valid_from": f.valid_from,
+            "valid_to": f.valid_to,
+        }
+        for i, f in enumerate(candidate.facts)
+    ]
+    return {
+        **row,
+        "narrative": candidate.narrative,
+        "facts": facts,
+        "critic_scores": score_structs(outcome.verdicts),
+        "rounds": outcome.rounds,
+        "model": model,
+        "prompt_version": version,
+    }
+
+
+def _output_schema(skeleton: pa.Schema) -> pa.Schema:
+    fields = [f for f in skeleton if f.name not in dict(OUTPUT_FIELDS)]
+    return pa.schema([*fields, *(pa.field(n, t) for n, t in OUTPUT_FIELDS)])
+
+
+def _output_table(rows: list[dict[str, Any]], skeleton: pa.Schema) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=_output_schema(skeleton))
+
+
+def _dropped_table(
+    rows: list[dict[str, Any]], rejected: list[_Done], skeleton: pa.Schema
+) -> pa.Table:
+    """Rejected skeletons as given (not the filled row), plus `reason`."""
+    by_id = {r["persona_id"]: r for r in rows}
+    out = [{**by_id[d.persona_id], "reason": d.reason} for d in rejected]
+    return pa.Table.from_pylist(out, schema=skeleton.append(pa.field("reason", pa.string())))
