@@ -103,6 +103,15 @@ def run_table_checks(
     t, pk = q(schema.name), q(schema.primary_key)
     n = con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
     for col in schema.columns:
+        if col.is_nested and not col.nullable:
+            sql = f"SELECT {q(ROW)}, {pk} FROM {t} WHERE {q(col.name)} IS NULL"
+            count, examples = _failing(con, sql, limit)
+            check = "expect_column_values_to_not_be_null"
+            results.append(
+                CheckResult(
+                    schema.name, check, "nested", count == 0, col.name, {}, count, n, examples
+                )
+            )
         if col.is_nested and col.length:
             results.append(_list_length(con, schema, col, n, limit))
         if col.references:
@@ -110,13 +119,21 @@ def run_table_checks(
     for path in schema.nested_keys:
         results.append(_nested_unique(con, schema, path, n, limit))
     for rule in schema.rules:
-        sql = (
-            f"SELECT {q(ROW)}, {pk} FROM {t} WHERE NOT coalesce(({rule.sql}), false)"
-        )
+        sql = f"SELECT {q(ROW)}, {pk} FROM {t} WHERE NOT coalesce(({rule.sql}), false)"
         count, examples = _failing(con, sql, limit)
         results.append(
-            CheckResult(schema.name, f"rule:{rule.name}", "rule", count == 0, None,
-                        {"sql": rule.sql}, count, n, examples, rule.description)
+            CheckResult(
+                schema.name,
+                f"rule:{rule.name}",
+                "rule",
+                count == 0,
+                None,
+                {"sql": rule.sql},
+                count,
+                n,
+                examples,
+                rule.description,
+            )
         )
     return results
 
@@ -134,8 +151,15 @@ def _list_length(
     )
     count, examples = _failing(con, sql, limit)
     return CheckResult(
-        schema.name, "expect_list_lengths_to_be_between", "nested", count == 0, col.name,
-        {"min_length": lo, "max_length": hi}, count, n, examples,
+        schema.name,
+        "expect_list_lengths_to_be_between",
+        "nested",
+        count == 0,
+        col.name,
+        {"min_length": lo, "max_length": hi},
+        count,
+        n,
+        examples,
     )
 
 
@@ -154,8 +178,15 @@ def _nested_unique(
     )
     count, examples = _failing(con, sql, limit)
     return CheckResult(
-        schema.name, "expect_nested_values_to_be_unique", "nested", count == 0, path,
-        {"path": path}, count, n, examples,
+        schema.name,
+        "expect_nested_values_to_be_unique",
+        "nested",
+        count == 0,
+        path,
+        {"path": path},
+        count,
+        n,
+        examples,
     )
 
 
@@ -190,8 +221,18 @@ def _foreign_key(
             + (f" AND len({q(col.name)}) > 0" if col.is_nested else "")
         ).fetchone()[0]
         note = f"table {target_table} is not in the release"
-        return CheckResult(schema.name, name, "foreign_key", has_values == 0, col.name, params,
-                           has_values, n, [], note)
+        return CheckResult(
+            schema.name,
+            name,
+            "foreign_key",
+            has_values == 0,
+            col.name,
+            params,
+            has_values,
+            n,
+            [],
+            note,
+        )
     value = f"unnest({q(col.name)})" if col.is_nested else q(col.name)
     scope = q(col.scope) if col.scope else "NULL"
     src = (
@@ -206,8 +247,9 @@ def _foreign_key(
         f"(SELECT 1 FROM ({target}) t WHERE {on})"
     )
     count, examples = _failing(con, sql, limit)
-    return CheckResult(schema.name, name, "foreign_key", count == 0, col.name, params, count, n,
-                       examples)
+    return CheckResult(
+        schema.name, name, "foreign_key", count == 0, col.name, params, count, n, examples
+    )
 
 
 def review_coverage(
@@ -231,7 +273,17 @@ def review_coverage(
             sql, note = reviewed, "table reviews is not in the release"
         count, examples = _failing(con, sql, limit)
         results.append(
-            CheckResult(table, "expect_accepted_items_to_have_reviews", "coverage", count == 0,
-                        schemas[table].primary_key, {"item_kind": kind}, count, n, examples, note)
+            CheckResult(
+                table,
+                "expect_accepted_items_to_have_reviews",
+                "coverage",
+                count == 0,
+                schemas[table].primary_key,
+                {"item_kind": kind},
+                count,
+                n,
+                examples,
+                note,
+            )
         )
     return results

@@ -12,37 +12,34 @@ Decisions:
 - One ephemeral GE context, one pandas data source and one suite per table, built per
   call: GE is slow to import and to build, so everything runs in a single pass, and only
   scalar columns are converted to pandas (nested columns are slow to convert and unused).
-- GE analytics are switched off (`GX_ANALYTICS_ENABLED=False`) before GE is imported:
-  the project runs offline and must not wait on a telemetry endpoint.
-- The census gate takes a `calibrate` callable (default: `personafoundry.calibration.
-  calibration_report`) so it is testable on its own. It compares every TVD the report
-  holds (per attribute and two-way tables) with `census_tvd_max`. With fewer than
-  `census_min_rows` census personas a TVD is mostly sampling noise, so the gate is
-  recorded as skipped rather than passed or failed. A config that declares the sample
-  conditioned/reweighted turns a failure into a recorded waiver.
+- Offline is safe: great-expectations 1.24.1 as installed has no analytics module, so an
+  ephemeral context sends nothing; its tqdm progress bars are switched off.
+- The census gate lives in `personafoundry.census_gate`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from personafoundry.checks import CheckResult, register_tables, review_coverage, run_table_checks
+from personafoundry.census_gate import Calibrate, census_gate
+from personafoundry.checks import (
+    ROW,
+    CheckResult,
+    register_tables,
+    review_coverage,
+    run_table_checks,
+)
 from personafoundry.config import ValidateConfig
 from personafoundry.errors import ValidationFailed
-from personafoundry.schema import TableSchema, conform_table
+from personafoundry.schema import TableSchema, conform_table, strict_table
 from schemas import TABLES
 
 log = logging.getLogger(__name__)
-
-Calibrate = Callable[[pa.Table], Any]
 
 
 @dataclass(frozen=True)
@@ -120,16 +117,32 @@ def validate_tables(
             results.append(CheckResult(name, "has_contract", "schema", False, note=note))
             continue
         try:
-            conformed[name], extra = conform_table(table, TABLES[name])
+            conformed[name], extra = conform_table(table, TABLES[name], allow_nulls=True)
         except ValidationFailed as err:
-            results.append(CheckResult(name, "conform_to_arrow_schema", "schema", False,
-                                       element_count=table.num_rows, note=str(err)))  # fmt: skip
+            results.append(
+                CheckResult(
+                    name,
+                    "conform_to_arrow_schema",
+                    "schema",
+                    False,
+                    element_count=table.num_rows,
+                    note=str(err),
+                )
+            )
             continue
         dropped_columns += len(extra)
         if extra:
             log.warning("validate: %s: dropping columns outside the contract %s", name, extra)
-        results.append(CheckResult(name, "conform_to_arrow_schema", "schema", True,
-                                   element_count=table.num_rows, params={"dropped": extra}))  # fmt: skip
+        results.append(
+            CheckResult(
+                name,
+                "conform_to_arrow_schema",
+                "schema",
+                True,
+                element_count=table.num_rows,
+                params={"dropped": extra},
+            )
+        )
     schemas = {n: TABLES[n] for n in conformed}
     ge_results = run_expectations(conformed, schemas, cfg.max_examples)
     results += ge_results.pop("__results__")
@@ -138,14 +151,20 @@ def validate_tables(
         results += run_table_checks(con, schema, set(conformed), cfg.max_examples)
     results += review_coverage(con, TABLES, set(conformed), cfg.max_examples)
     con.close()
+    if not any(not r.success for r in results):  # nulls ruled out: attach the exact schema
+        conformed = {n: strict_table(t, TABLES[n]) for n, t in conformed.items()}
     census: dict[str, Any] = {}
     if "personas" in conformed:
         gate, census = census_gate(conformed["personas"], cfg, calibrate)
         results.append(gate)
     failed = sum(not r.success for r in results)
     log.info("validate: %d tables, %d checks, %d failed", len(tables), len(results), failed)
-    stats = {"tables": len(tables), "checks": len(results), "failed": failed,
-             "dropped_columns": dropped_columns}  # fmt: skip
+    stats = {
+        "tables": len(tables),
+        "checks": len(results),
+        "failed": failed,
+        "dropped_columns": dropped_columns,
+    }
     return ValidationReport(tuple(results), ge_results, census, conformed, stats)
 
 
@@ -164,7 +183,9 @@ def build_suite(schema: TableSchema) -> Any:
         if col.unique:
             suite.add_expectation(ex.ExpectColumnValuesToBeUnique(column=c))
         if col.allowed:
-            suite.add_expectation(ex.ExpectColumnValuesToBeInSet(column=c, value_set=list(col.allowed)))
+            suite.add_expectation(
+                ex.ExpectColumnValuesToBeInSet(column=c, value_set=list(col.allowed))
+            )
         if col.min is not None or col.max is not None:
             suite.add_expectation(
                 ex.ExpectColumnValuesToBeBetween(column=c, min_value=col.min, max_value=col.max)
@@ -186,16 +207,18 @@ def run_expectations(
 
     Returns the raw GE result JSON per table plus `__results__`: our `CheckResult`s.
     """
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm on stderr
     source = context.data_sources.add_pandas("personafoundry")
     out: dict[str, Any] = {"__results__": []}
     for name, table in tables.items():
         schema = schemas[name]
         scalar = [c.name for c in schema.columns if not c.is_nested]
         df = table.select(scalar).to_pandas()
+        df.insert(0, ROW, range(table.num_rows))  # reported with failures, like DuckDB checks
         batch_def = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
         suite = context.suites.add(build_suite(schema))
         vd = context.validation_definitions.add(
@@ -204,7 +227,7 @@ def run_expectations(
         result_format = {
             "result_format": "SUMMARY",
             "partial_unexpected_count": max_examples,
-            "unexpected_index_column_names": [schema.primary_key],
+            "unexpected_index_column_names": [ROW, schema.primary_key],
         }
         run = vd.run(batch_parameters={"dataframe": df}, result_format=result_format)
         out[name] = run.to_json_dict()
@@ -224,74 +247,21 @@ def _from_ge(table: str, schema: TableSchema, r: Any, limit: int) -> CheckResult
     if r.exception_info and r.exception_info.get("raised_exception"):
         note = str(r.exception_info.get("exception_message"))
     return CheckResult(
-        table, cfg.type, "expectation", bool(r.success), cfg.kwargs.get("column"),
-        json.loads(json.dumps(kwargs, default=str)), int(res.get("unexpected_count") or 0),
-        int(res.get("element_count") or 0), json.loads(json.dumps(examples, default=str)), note,
-    )  # fmt: skip
+        table,
+        cfg.type,
+        "expectation",
+        bool(r.success),
+        cfg.kwargs.get("column"),
+        _plain(kwargs),
+        int(res.get("unexpected_count") or 0),
+        int(res.get("element_count") or 0),
+        _plain(examples),
+        note,
+    )
 
 
-def _collect_tvds(node: Any, path: str = "") -> dict[str, float]:
-    """Every number under a key containing `tvd`, keyed by its dotted path in the report."""
-    found: dict[str, float] = {}
-    if isinstance(node, dict):
-        for key, value in node.items():
-            sub = f"{path}.{key}" if path else str(key)
-            if "tvd" in str(key).lower() and isinstance(value, (int, float)):
-                found[sub] = float(value)
-            elif "tvd" in str(key).lower() and isinstance(value, dict):
-                found.update({f"{sub}.{k}": float(v) for k, v in value.items()
-                              if isinstance(v, (int, float)) and not isinstance(v, bool)})  # fmt: skip
-            else:
-                found.update(_collect_tvds(value, sub))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            found.update(_collect_tvds(value, f"{path}[{i}]"))
-    return found
-
-
-def _default_calibrate() -> Calibrate | None:
-    try:
-        from personafoundry.calibration import calibration_report
-    except ImportError:
-        return None
-    return calibration_report
-
-
-def census_gate(
-    personas: pa.Table, cfg: ValidateConfig, calibrate: Calibrate | None = None
-) -> tuple[CheckResult, dict[str, Any]]:
-    """Compare census-sourced personas with the census tables their calibration report names.
-
-    Returns the gate's `CheckResult` and the record for the manifest: status
-    (`passed`/`failed`/`waived`/`skipped`), TVDs, threshold, census vintage and tables.
-    """
-    census = personas.filter(pc.equal(personas["source"], "census"))
-    record: dict[str, Any] = {"census_rows": census.num_rows, "tvd_max": cfg.census_tvd_max}
-    calibrate = calibrate or _default_calibrate()
-    if census.num_rows == 0 or calibrate is None:
-        why = "no census personas" if census.num_rows == 0 else "calibration module unavailable"
-        record.update(status="skipped", note=why)
-        return CheckResult("personas", "census_conformance", "census", True, note=why), record
-    report = calibrate(census)
-    data = report.to_json() if hasattr(report, "to_json") else report
-    data = json.loads(data) if isinstance(data, (str, bytes)) else data
-    tvds = _collect_tvds(data)
-    over = {k: v for k, v in tvds.items() if v > cfg.census_tvd_max}
-    record.update({k: data[k] for k in ("vintage", "tables", "sources") if k in data})
-    record["tvd"] = tvds
-    if census.num_rows < cfg.census_min_rows:
-        status, note = "skipped", f"{census.num_rows} census personas < census_min_rows"
-    elif over and cfg.conditioned:
-        status, note = "waived", f"{len(over)} TVDs over threshold; sample declared conditioned"
-    elif over:
-        status, note = "failed", f"{len(over)} TVDs over {cfg.census_tvd_max}"
-    else:
-        status, note = "passed", f"max TVD {max(tvds.values(), default=0.0):.3f}"
-    record.update(status=status, note=note, over=over)
-    examples = [{"tvd": k, "value": round(v, 4)} for k, v in sorted(over.items())][:10]
-    result = CheckResult(
-        "personas", "census_conformance", "census", status != "failed", "source",
-        {"tvd_max": cfg.census_tvd_max, "conditioned": cfg.conditioned},
-        len(over), len(tvds), examples, note,
-    )  # fmt: skip
-    return result, record
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: numpy scalars become Python numbers, anything else odd a string."""
+    return json.loads(
+        json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+    )

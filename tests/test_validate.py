@@ -1,0 +1,226 @@
+"""Validation: every kind of expectation fails on a crafted bad table and names the rows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from personafoundry.census_gate import census_gate
+from personafoundry.config import ValidateConfig
+from personafoundry.errors import ValidationFailed
+from personafoundry.synthetic import synthetic_tables
+from personafoundry.validate import validate_tables
+
+CFG = ValidateConfig()
+
+
+def edit(tables: dict[str, pa.Table], table: str, column: str, fn: Callable[[list], None]) -> None:
+    """Apply `fn` to a Python copy of one column (in place) and put it back."""
+    t = tables[table]
+    values = t[column].to_pylist()
+    fn(values)
+    i = t.schema.get_field_index(column)
+    tables[table] = t.set_column(
+        i, t.schema.field(i).with_nullable(True), pa.array(values, t.schema.field(i).type)
+    )
+
+
+def setitem(index: int, value: Any) -> Callable[[list], None]:
+    def apply(values: list) -> None:
+        values[index] = value
+
+    return apply
+
+
+def test_valid_synthetic_tables_pass_every_check() -> None:
+    report = validate_tables(synthetic_tables(), CFG)
+    assert report.passed, [r for r in report.failures()]
+    kinds = {r.kind for r in report.results}
+    assert {"schema", "expectation", "nested", "rule", "foreign_key", "coverage"} <= kinds
+    assert report.stats["failed"] == 0 and report.stats["checks"] == len(report.results)
+    assert set(report.ge_results) == set(synthetic_tables())
+    json.dumps(report.to_json())  # the saved results are plain JSON
+    assert report.tables["personas"].schema.field("persona_id").nullable is False
+
+
+# (table, column, edit at row, expected check, expected column)
+CASES = [
+    ("personas", "name", setitem(2, None), "expect_column_values_to_not_be_null", "name"),
+    ("personas", "persona_id", setitem(3, "per_0000000000000000"), "expect_values_to_exist_in", None),
+    ("personas", "sex", setitem(1, "Other"), "expect_column_values_to_be_in_set", "sex"),
+    ("personas", "age", setitem(4, 150), "expect_column_values_to_be_between", "age"),
+    ("documents", "document_id", setitem(2, "doc-2"), "expect_column_values_to_match_regex", "document_id"),
+    ("personas", "name", setitem(5, ""), "expect_column_value_lengths_to_be_between", "name"),
+    ("reviews", "score", setitem(0, 9.5), "expect_column_values_to_be_between", "score"),
+    ("probes", "kind", setitem(1, "trick"), "expect_column_values_to_be_in_set", "kind"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def broken() -> tuple[Any, str]:
+    """One validation of tables carrying every scalar defect of CASES (distinct rows)."""
+    tables = synthetic_tables()
+    for table, column, change, _, _ in CASES:
+        edit(tables, table, column, change)
+    report = validate_tables(tables, CFG)
+    with pytest.raises(ValidationFailed) as err:
+        report.raise_for_failures()
+    return report, str(err.value)
+
+
+@pytest.mark.parametrize(("table", "column", "change", "check", "failed_column"), CASES)
+def test_scalar_expectation_failure_names_table_expectation_and_row(
+    broken: tuple[Any, str],
+    table: str,
+    column: str,
+    change: Callable[[list], None],
+    check: str,
+    failed_column: str | None,
+) -> None:
+    report, message = broken
+    failures = [r for r in report.failures() if r.check == check]
+    if failed_column:
+        failures = [r for r in failures if r.table == table and r.column == failed_column]
+    assert failures, report.to_markdown()
+    failure = failures[0]
+    assert failure.unexpected_count >= 1 and failure.examples
+    assert all("__row" in e for e in failure.examples)  # offending rows are named
+    assert f"table {failure.table}: {check}({failure.column})" in message
+
+
+def test_duplicate_primary_key_lists_both_rows() -> None:
+    tables = synthetic_tables()
+    ids = tables["conversations"]["conversation_id"].to_pylist()
+    edit(tables, "conversations", "conversation_id", setitem(1, ids[0]))
+    report = validate_tables(tables, CFG)
+    (failure,) = [r for r in report.failures() if r.check == "expect_column_values_to_be_unique"]
+    assert failure.table == "conversations" and failure.unexpected_count == 2
+    assert {e["__row"] for e in failure.examples} == {0, 1}
+    assert all(e["conversation_id"] == ids[0] for e in failure.examples)
+
+
+def _failure(report: Any, check: str, table: str) -> Any:
+    found = [r for r in report.failures() if r.check == check and r.table == table]
+    assert found, report.to_markdown()
+    return found[0]
+
+
+def test_list_length_and_nested_uniqueness_are_checked() -> None:
+    tables = synthetic_tables()
+    pids = tables["personas"]["persona_id"].to_pylist()
+    edit(tables, "conversations", "persona_ids", setitem(2, [pids[0], pids[1], pids[2]]))
+    facts = tables["personas"]["facts"].to_pylist()
+    facts[1][0]["fact_id"] = facts[0][0]["fact_id"]
+    edit(tables, "personas", "facts", lambda v: v.__setitem__(1, facts[1]))
+    report = validate_tables(tables, CFG)
+    length = _failure(report, "expect_list_lengths_to_be_between", "conversations")
+    assert length.examples == [{"__row": 2, "conversation_id": tables["conversations"]["conversation_id"][2].as_py(), "length": 3}]  # fmt: skip
+    unique = _failure(report, "expect_nested_values_to_be_unique", "personas")
+    assert {e["__row"] for e in unique.examples} == {0, 1}
+
+
+def test_row_rules_report_the_rule_and_rows() -> None:
+    tables = synthetic_tables()
+    edit(tables, "personas", "seed_text", setitem(0, "census rows have no seed text"))
+    pids = tables["personas"]["persona_id"].to_pylist()
+    edit(tables, "conversations", "persona_ids", setitem(3, [pids[3], pids[3]]))
+    report = validate_tables(tables, CFG)
+    seed = _failure(report, "rule:seed_text_matches_source", "personas")
+    assert [e["__row"] for e in seed.examples] == [0]
+    assert "seed_text" in seed.note
+    pair = _failure(report, "rule:two_distinct_personas", "conversations")
+    assert [e["__row"] for e in pair.examples] == [3]
+
+
+def test_foreign_keys_across_tables_name_the_missing_value() -> None:
+    tables = synthetic_tables()
+    edit(tables, "conversations", "persona_ids", setitem(0, ["per_ffffffffffffffff", tables["conversations"]["persona_ids"][0][1].as_py()]))  # fmt: skip
+    other_fact = tables["personas"]["facts"][1][0]["fact_id"].as_py()  # a fact of persona 1
+    edit(tables, "documents", "revealed_fact_ids", setitem(0, [other_fact]))  # doc 0 is persona 0's
+    doc_of_persona_1 = tables["documents"]["document_id"][1].as_py()
+    edit(tables, "probes", "evidence_document_ids", setitem(0, [doc_of_persona_1]))
+    report = validate_tables(tables, CFG)
+    fk = _failure(report, "expect_values_to_exist_in", "conversations")
+    assert fk.examples[0]["persona_ids"] == "per_ffffffffffffffff"
+    assert fk.params["references"] == "personas.persona_id"
+    scoped = _failure(report, "expect_values_to_exist_in_same", "documents")
+    assert scoped.examples[0]["revealed_fact_ids"] == other_fact
+    evidence = _failure(report, "expect_values_to_exist_in_same", "probes")
+    assert evidence.column == "evidence_document_ids" and evidence.examples[0]["__row"] == 0
+
+
+def test_reference_into_a_missing_table_fails() -> None:
+    tables = synthetic_tables()
+    del tables["personas"]
+    report = validate_tables(tables, CFG)
+    fk = _failure(report, "expect_values_to_exist_in", "documents")
+    assert "not in the release" in fk.note
+
+
+def test_every_critiqued_item_needs_an_accepted_review() -> None:
+    tables = synthetic_tables()
+    doc = tables["documents"]["document_id"][4].as_py()
+    reviews = tables["reviews"]
+    keep = pa.array([item != doc for item in reviews["item_id"].to_pylist()])
+    tables["reviews"] = reviews.filter(keep)
+    report = validate_tables(tables, CFG)
+    coverage = _failure(report, "expect_accepted_items_to_have_reviews", "documents")
+    assert coverage.examples == [{"__row": 4, "document_id": doc}]
+
+
+def test_schema_failures_stop_further_checks_of_that_table() -> None:
+    tables = synthetic_tables()
+    t = tables["personas"]
+    tables["personas"] = t.set_column(t.schema.get_field_index("age"), "age", pa.array(["forty"] * t.num_rows))  # fmt: skip
+    tables["people"] = t
+    report = validate_tables(tables, CFG)
+    schema = _failure(report, "conform_to_arrow_schema", "personas")
+    assert "column 'age' has type string" in schema.note
+    assert _failure(report, "has_contract", "people")
+    assert "FAILED" in report.to_markdown()
+
+
+def _calibrate_with(tvds: dict[str, float], seen: list[pa.Table]) -> Callable[[pa.Table], Any]:
+    def calibrate(table: pa.Table) -> dict[str, Any]:
+        seen.append(table)
+        return {"vintage": "ACS 2023 1-year", "tables": ["DP05"], "attributes": {
+            a: {"tvd": v} for a, v in tvds.items()}, "two_way": {"tvd": {"age x education": 0.05}}}  # fmt: skip
+
+    return calibrate
+
+
+@pytest.mark.parametrize(
+    ("tvd", "conditioned", "min_rows", "status", "success"),
+    [
+        (0.05, False, 1, "passed", True),
+        (0.40, False, 1, "failed", False),
+        (0.40, True, 1, "waived", True),
+        (0.40, False, 1000, "skipped", True),
+    ],
+)
+def test_census_gate_compares_every_tvd_with_the_threshold(
+    tvd: float, conditioned: bool, min_rows: int, status: str, success: bool
+) -> None:
+    personas = synthetic_tables()["personas"]
+    seen: list[pa.Table] = []
+    cfg = ValidateConfig(census_tvd_max=0.15, conditioned=conditioned, census_min_rows=min_rows)
+    result, record = census_gate(personas, cfg, _calibrate_with({"age": tvd, "sex": 0.01}, seen))
+    assert record["status"] == status and result.success is success
+    assert record["vintage"] == "ACS 2023 1-year" and record["tables"] == ["DP05"]
+    assert record["tvd"]["two_way.tvd.age x education"] == 0.05
+    assert set(seen[0]["source"].to_pylist()) == {"census"}  # only census rows are gated
+    if status == "failed":
+        assert result.examples == [{"tvd": "attributes.age.tvd", "value": 0.4}]
+
+
+def test_failed_census_gate_refuses_validation() -> None:
+    cfg = ValidateConfig(census_min_rows=1)
+    report = validate_tables(synthetic_tables(), cfg, calibrate=_calibrate_with({"age": 0.9}, []))
+    assert not report.passed
+    assert report.census["status"] == "failed"
+    with pytest.raises(ValidationFailed, match="table personas: census_conformance"):
+        report.raise_for_failures()
