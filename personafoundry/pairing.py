@@ -1,0 +1,281 @@
+"""Pair personas for conversations and give each pair a scenario from `seeds/scenarios.toml`.
+
+Decisions:
+- Matching is greedy in `per_persona` rounds: each round every persona (in a seeded
+  random order) takes the best-scored partner still free in that round and still short of
+  `per_persona` conversations, so appearances spread evenly. Leftovers are paired in a
+  final pass without the one-per-round rule; whoever is still short is reported in
+  `dropped` (reason `no_partner`), never silently skipped.
+- Policies score a candidate pair; ties break by a seeded random draw:
+  `random` (draw only), `similar` (Jaccard of fact categories plus Jaccard of fact content
+  words: shared interests), `contrasting` (age gap, Big Five distance, other state,
+  unshared interests), `same_state` (same state first, then random; a pair from different
+  states is flagged `policy_met = false`).
+- A pair needs at least one eligible scenario (`min_age` for both, `same_state`,
+  `employed` = both have an occupation); a pair with none is never formed. Among
+  eligible scenarios the least used so far wins, ties by seeded draw, so the catalog is
+  covered evenly.
+- Each persona compares at most `MAX_CANDIDATES` (seeded sample) partners, so pairing
+  stays fast on large tables; small tables see every candidate.
+- The same two personas never meet twice unless `allow_repeat_pairs`; the first speaker
+  is drawn at random.
+- `conversation_id` = make_id("conv", seed, sorted persona ids, scenario id, occurrence).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import tomllib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from personafoundry.config import ConverseConfig
+from personafoundry.conversation_critics import content_stems
+from personafoundry.errors import SeedFileError
+from personafoundry.ids import make_id
+from personafoundry.paths import SEEDS_DIR
+
+SCENARIOS_PATH = SEEDS_DIR / "scenarios.toml"
+MAX_CANDIDATES = 256
+TRAITS = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
+PAIRS_SCHEMA = pa.schema(
+    [
+        pa.field("conversation_id", pa.string(), nullable=False),
+        pa.field("persona_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("scenario_id", pa.string(), nullable=False),
+        pa.field("scenario", pa.string(), nullable=False),
+        pa.field("policy", pa.string(), nullable=False),
+        pa.field("policy_met", pa.bool_(), nullable=False),
+        pa.field("pair_score", pa.float64(), nullable=False),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A situation from the catalog; `setting` has `{a}` / `{b}` name slots."""
+
+    scenario_id: str
+    title: str
+    setting: str
+    min_age: int = 0
+    same_state: bool = False
+    employed: bool = False
+
+    def text(self, name_a: str, name_b: str) -> str:
+        return self.setting.format(a=name_a, b=name_b)
+
+
+@dataclass(frozen=True)
+class PairingResult:
+    table: pa.Table
+    dropped: pa.Table
+    stats: dict[str, int]
+
+
+def load_scenarios(path: Path = SCENARIOS_PATH) -> list[Scenario]:
+    """Read the scenario catalog; a malformed entry raises `SeedFileError` naming it."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise SeedFileError(f"{path}: cannot read the scenario catalog ({err}); fix it.") from None
+    out = []
+    for i, item in enumerate(data.get("scenario", []), 1):
+        try:
+            scenario = Scenario(
+                scenario_id=item["id"], title=item["title"], setting=item["setting"],
+                min_age=int(item.get("min_age", 0)), same_state=bool(item.get("same_state")),
+                employed=bool(item.get("employed")),
+            )  # fmt: skip
+            scenario.text("A", "B")
+        except (KeyError, ValueError, IndexError) as err:
+            raise SeedFileError(
+                f"{path}: scenario #{i} is invalid ({err!r}); it needs id, title and a "
+                "setting with only {a} and {b} slots."
+            ) from None
+        out.append(scenario)
+    if not out:
+        raise SeedFileError(f"{path}: no [[scenario]] entries; add at least one.")
+    return out
+
+
+def _profile(row: dict[str, Any]) -> dict[str, Any]:
+    facts = row.get("facts") or []
+    traits = row.get("traits") or {}
+    names = set((row.get("name") or "").lower().split())
+    return {
+        "age": row.get("age"),
+        "state": row.get("state"),
+        "employed": bool(row.get("occupation")),
+        "categories": {f["category"] for f in facts},
+        "stems": set().union(set(), *(content_stems(f["statement"], names) for f in facts)),
+        "traits": [float(traits.get(t) or 0.5) for t in TRAITS],
+        "name": (row.get("name") or "").split()[0] if row.get("name") else row["persona_id"],
+    }
+
+
+def _jaccard(a: set[Any], b: set[Any]) -> float:
+    return len(a & b) / len(a | b) if a | b else 0.0
+
+
+def pair_score(policy: str, p: dict[str, Any], q: dict[str, Any]) -> float:
+    """Higher is a better match under `policy` (0 for `random`)."""
+    if policy == "similar":
+        return _jaccard(p["categories"], q["categories"]) + _jaccard(p["stems"], q["stems"])
+    if policy == "contrasting":
+        age_gap = abs((p["age"] or 40) - (q["age"] or 40)) / 60
+        distance = math.dist(p["traits"], q["traits"]) / math.sqrt(len(TRAITS))
+        other_state = 0.5 * (p["state"] != q["state"])
+        return age_gap + distance + other_state + 0.5 * (1 - _jaccard(p["stems"], q["stems"]))
+    if policy == "same_state":
+        return float(p["state"] is not None and p["state"] == q["state"])
+    return 0.0
+
+
+def eligible(scenario: Scenario, p: dict[str, Any], q: dict[str, Any]) -> bool:
+    if any(x["age"] is not None and x["age"] < scenario.min_age for x in (p, q)):
+        return False
+    if scenario.same_state and (p["state"] is None or p["state"] != q["state"]):
+        return False
+    return not (scenario.employed and not (p["employed"] and q["employed"]))
+
+
+def _match(
+    ids: list[str], profiles: dict[str, dict[str, Any]], scenarios: list[Scenario],
+    cfg: ConverseConfig, rng: random.Random,
+) -> list[tuple[str, str, float]]:  # fmt: skip
+    """Greedy rounds; returns (persona, partner, policy score) triples."""
+    need = dict.fromkeys(ids, cfg.per_persona)
+    met: Counter[frozenset[str]] = Counter()
+    tiebreak: dict[frozenset[str], float] = {}
+
+    def key(pid: str, q: str) -> tuple[float, float]:
+        pq = frozenset((pid, q))
+        if pq not in tiebreak:
+            tiebreak[pq] = rng.random()
+        return pair_score(cfg.pairing, profiles[pid], profiles[q]), tiebreak[pq]
+
+    def allowed(pid: str, q: str) -> bool:
+        if cfg.allow_repeat_pairs or not met[frozenset((pid, q))]:
+            return any(eligible(s, profiles[pid], profiles[q]) for s in scenarios)
+        return False
+
+    pairs: list[tuple[str, str, float]] = []
+    for strict in [True] * cfg.per_persona + [False]:
+        busy: set[str] = set()
+        for pid in rng.sample(ids, len(ids)):
+            if need[pid] == 0 or (strict and pid in busy):
+                continue
+            free = [q for q in ids if q != pid and need[q] > 0 and not (strict and q in busy)]
+            if len(free) > MAX_CANDIDATES:  # bound the O(n^2) scan on large tables
+                free = rng.sample(free, MAX_CANDIDATES)
+            options = [q for q in free if allowed(pid, q)]
+            if not options:
+                continue
+            best = max(options, key=lambda q: key(pid, q))
+            pairs.append((pid, best, key(pid, best)[0]))
+            met[frozenset((pid, best))] += 1
+            need[pid] -= 1
+            need[best] -= 1
+            busy |= {pid, best}
+    _repair(pairs, need, allowed, met, lambda p, q: key(p, q)[0])
+    return pairs
+
+
+def _repair(
+    pairs: list[tuple[str, str, float]], need: dict[str, int],
+    allowed: Callable[[str, str], bool], met: Counter[frozenset[str]],
+    score: Callable[[str, str], float],
+) -> None:  # fmt: skip
+    """Give short personas X, Y a slot by splitting a pair (U, V) into (X, U) + (Y, V).
+
+    Greedy rounds can strand two personas that already met; one swap fixes most cases.
+    X may equal Y when it is short by two or more.
+    """
+    for x in [p for p in need if need[p] > 0]:
+        for y in [p for p in need if need[p] > 0]:
+            if need[x] == 0 or need[y] == 0 or (x == y and need[x] < 2):
+                continue
+            swap = next(
+                (
+                    (k, a, b)
+                    for k, (u, v, _) in enumerate(pairs)
+                    if not {u, v} & {x, y}
+                    for a, b in ((u, v), (v, u))
+                    if allowed(x, a) and allowed(y, b)
+                ),
+                None,
+            )
+            if swap is None:
+                continue
+            k, a, b = swap
+            met[frozenset(pairs[k][:2])] -= 1
+            pairs[k] = (x, a, score(x, a))
+            pairs.append((y, b, score(y, b)))
+            met.update([frozenset((x, a)), frozenset((y, b))])
+            need[x] -= 1
+            need[y] -= 1
+
+
+def pair_personas(
+    personas: pa.Table, cfg: ConverseConfig, *, rng_seed: int,
+    scenarios: list[Scenario] | None = None,
+) -> PairingResult:  # fmt: skip
+    """Match personas into conversation pairs and give each a scenario; deterministic.
+
+    Input columns: `schemas/personas.py` (uses persona_id, name, age, state, occupation,
+    traits, facts).
+    Output columns: `PAIRS_SCHEMA` (conversation_id, persona_ids with the first speaker
+    first, scenario_id, scenario text, policy, policy_met, pair_score). `dropped` lists
+    personas left short of `per_persona` with reason `no_partner` and how many are missing.
+    """
+    catalog = scenarios if scenarios is not None else load_scenarios()
+    if cfg.scenarios:
+        catalog = [s for s in catalog if s.scenario_id in set(cfg.scenarios)]
+    rows = personas.to_pylist()
+    profiles = {r["persona_id"]: _profile(r) for r in rows}
+    ids = sorted(profiles)
+    rng = random.Random(f"pairing:{rng_seed}:{cfg.pairing}")
+    triples = _match(ids, profiles, catalog, cfg, rng) if cfg.per_persona and catalog else []
+    used: Counter[str] = Counter()
+    seen: Counter[tuple[str, ...]] = Counter()
+    out = []
+    for a, b, score in triples:
+        p, q = profiles[a], profiles[b]
+        options = [s for s in catalog if eligible(s, p, q)]
+        scenario = min(options, key=lambda s: (used[s.scenario_id], rng.random()))
+        used[scenario.scenario_id] += 1
+        first, second = (a, b) if rng.random() < 0.5 else (b, a)
+        key = tuple(sorted((a, b)))
+        met_policy = cfg.pairing != "same_state" or score > 0
+        out.append(
+            {
+                "conversation_id": make_id("conv", rng_seed, key, scenario.scenario_id, seen[key]),
+                "persona_ids": [first, second],
+                "scenario_id": scenario.scenario_id,
+                "scenario": scenario.text(profiles[first]["name"], profiles[second]["name"]),
+                "policy": cfg.pairing,
+                "policy_met": met_policy,
+                "pair_score": float(score),
+            }
+        )
+        seen[key] += 1
+    count = Counter(pid for a, b, _ in triples for pid in (a, b))
+    short = [
+        {"persona_id": pid, "reason": "no_partner", "missing": cfg.per_persona - count[pid]}
+        for pid in ids
+        if count[pid] < cfg.per_persona
+    ]
+    dropped = pa.Table.from_pylist(
+        short,
+        pa.schema([("persona_id", pa.string()), ("reason", pa.string()), ("missing", pa.int64())]),
+    )
+    stats = {"personas": len(ids), "pairs": len(out), "short_personas": len(short)}
+    stats |= {f"scenario.{k}": v for k, v in sorted(used.items())}
+    return PairingResult(pa.Table.from_pylist(out, PAIRS_SCHEMA), dropped, stats)

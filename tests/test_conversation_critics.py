@@ -1,0 +1,234 @@
+"""Every deterministic conversation expert on hand-made positive and negative cases."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from personafoundry.config import ConverseConfig
+from personafoundry.conversation_critics import (
+    RULES,
+    Dialogue,
+    Draft,
+    Fact,
+    Speaker,
+    rule_experts,
+    used_fact_ids,
+)
+from personafoundry.conversation_judges import faithfulness_verdict, mixture_accepts
+from personafoundry.critic import Verdict
+
+MARIA = Speaker(
+    "per_000000000000000a",
+    "Maria Lopez",
+    "Maria",
+    "Maria Lopez, 41-year-old nurse from Ohio.",
+    (
+        Fact("fct_a1", "work", "Maria works night shifts as a nurse at a county hospital."),
+        Fact("fct_a2", "hobby", "Maria grows tomatoes and peppers in her backyard garden."),
+        Fact("fct_a3", "family", "Maria has two teenage sons who play soccer."),
+    ),
+    (),
+)
+JOHN = Speaker(
+    "per_000000000000000b",
+    "John Smith",
+    "John",
+    "John Smith, 67-year-old retired machinist from Ohio.",
+    (
+        Fact("fct_b1", "work", "John retired after forty years as a machinist at a tool factory."),
+        Fact("fct_b2", "hobby", "John restores vintage motorcycles in his garage."),
+        Fact("fct_b3", "pet", "John has an old beagle named Rusty."),
+    ),
+    (),
+)
+DIALOGUE = Dialogue(
+    "conv_0000000000000001",
+    "Maria and John are neighbours who run into each other by the mailboxes.",
+    (MARIA, JOHN),
+    6,
+    ConverseConfig(turns_min=4, turns_max=8, max_turn_words=60, min_facts_used=1),
+)
+M, J = MARIA.persona_id, JOHN.persona_id
+GOOD = [
+    (M, "Evening, John! Is that engine noise from your garage again?"),
+    (J, "Guilty. I'm restoring a vintage motorcycle, a 1972 model I found at an auction."),
+    (M, "Sounds fun. I work nights as a nurse, so I sleep through most of it anyway."),
+    (J, "Night shifts at the hospital must be rough. Rusty, my beagle, barks at every siren."),
+    (M, "He keeps watch for me then. The tomatoes in my backyard garden are ripe, want some?"),
+    (J, "I would love some. Thanks, and have a quiet shift tonight."),
+]
+
+
+def judge(name: str, turns: list[tuple[str, str]]) -> list[str]:
+    return RULES[name](Draft(tuple(turns)), DIALOGUE)
+
+
+def with_turn(index: int, text: str, speaker: str | None = None) -> list[tuple[str, str]]:
+    turns = list(GOOD)
+    turns[index] = (speaker or turns[index][0], text)
+    return turns
+
+
+def test_clean_conversation_passes_every_expert() -> None:
+    problems = {name: judge(name, GOOD) for name in RULES}
+    assert problems == {name: [] for name in RULES}
+
+
+CASES = [
+    ("turn_structure", GOOD[:3], "has 3 turns"),
+    (
+        "turn_structure",
+        [*GOOD[:2], (J, "Also, I forgot to say hello."), *GOOD[2:5]],
+        "twice in a row",
+    ),
+    ("turn_structure", with_turn(2, "   "), "is empty"),
+    ("turn_structure", with_turn(2, "word " * 70 + "end."), "runs on"),
+    ("turn_structure", with_turn(2, "Maria: I work nights as a nurse."), "speaker label"),
+    ("turn_structure", with_turn(3, "Sure thing. John: my beagle barks a lot."), "speaker label"),
+    ("turn_structure", with_turn(3, "User 2: my beagle barks a lot."), "speaker label"),
+    ("placeholders", with_turn(0, "Hi [name], how are you?"), "unfilled slot"),
+    ("placeholders", with_turn(0, "Hello [user 2's name]!"), "unfilled slot"),
+    ("placeholders", with_turn(1, "Nice to meet you, User 1."), "unfilled slot"),
+    ("placeholders", with_turn(1, "I live in {city} with my dog."), "unfilled slot"),
+    ("placeholders", with_turn(1, "I work at (company) downtown."), "unfilled slot"),
+    ("repetition", with_turn(4, GOOD[2][1]), "repeats turn 3"),
+    ("repetition", with_turn(4, "I am so so so so tired tonight."), "over and over"),
+    (
+        "repetition",
+        with_turn(4, "The tomatoes are ripe. The tomatoes are ripe."),
+        "repeats a sentence",
+    ),
+    (
+        "language",
+        with_turn(2, "Hola, trabajo de noche como enfermera en el hospital."),
+        "not in English",
+    ),
+    ("language", with_turn(2, "我在医院上夜班，所以我白天睡觉。"), "not in English"),
+    (
+        "language",
+        with_turn(2, "Je suis infirmière et je travaille la nuit dans un hôpital."),
+        "not in English",
+    ),
+    (
+        "leakage",
+        with_turn(2, "Maria works night shifts as a nurse at a county hospital."),
+        "verbatim",
+    ),
+    (
+        "leakage",
+        with_turn(
+            2,
+            "I work nights as a nurse at the hospital, grow tomatoes and peppers in my "
+            "garden, and my two sons play soccer.",
+        ),
+        "several facts",
+    ),
+    ("leakage", with_turn(2, "Name: Maria, Job: nurse, Hobby: gardening."), "list or profile"),
+    ("leakage", with_turn(2, "As fact A2 says, I like my garden."), "fact ids"),
+    ("length", [(M, "Hi."), (J, "Hello."), (M, "Nice day."), (J, "Yes.")], "too short"),
+    ("length", with_turn(5, "I would love some and then we could"), "cut off"),
+    ("length", with_turn(2, "Okay"), "single word"),
+    ("safety", with_turn(1, "That damn bike is a piece of shit, honestly."), "abusive"),
+    ("safety", with_turn(1, "Call me at 614-555-0199 if you need anything."), "phone"),
+    ("safety", with_turn(1, "Email me at john.smith@example.com about it."), "email"),
+    ("safety", with_turn(1, "I live at 42 Maple Street, right next door."), "street address"),
+    (
+        "speaker_identity",
+        with_turn(1, "Hi there, I'm Maria and I fix motorcycles."),
+        "introduces themself",
+    ),
+    ("speaker_identity", with_turn(1, "Hello John, nice evening for it."), "addresses themself"),
+    (
+        "speaker_identity",
+        with_turn(1, "I just got home from my night shift at the county hospital as a nurse."),
+        "claims one of Maria's facts",
+    ),
+    (
+        "fact_use",
+        [
+            (pid, "Nice evening, isn't it? The air is lovely.") if pid == M else (pid, t)
+            for pid, t in GOOD
+        ],
+        "Maria reveals 0",
+    ),
+]
+
+
+@pytest.mark.parametrize(("expert", "turns", "expected"), CASES)
+def test_expert_flags_its_failure(expert: str, turns: list[tuple[str, str]], expected: str) -> None:
+    problems = judge(expert, turns)
+    assert any(expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "You work nights at the hospital? That must be hard.",  # partner's fact as a question
+        "My sister is a nurse too, she says the night shifts never get easier.",
+        "Ha, no placeholders here: just a normal sentence (really).",
+        "The new café on Main has great espresso, by the way.",
+    ],
+)
+def test_natural_turns_raise_no_false_alarm(text: str) -> None:
+    turns = with_turn(3, text)
+    flagged = {name: judge(name, turns) for name in RULES if name != "fact_use"}
+    assert all(not p for p in flagged.values()), flagged
+
+
+def test_used_fact_ids_are_detected_per_speaker() -> None:
+    used = used_fact_ids(Draft(tuple(GOOD)), DIALOGUE)
+    assert set(used) == {"fct_a1", "fct_a2", "fct_b2", "fct_b3"}
+
+
+def test_partner_fact_claimed_as_own_is_flagged_not_counted() -> None:
+    turns = [(M, "I restore vintage motorcycles in my garage."), *GOOD[1:]]
+    used = used_fact_ids(Draft(tuple(turns)), DIALOGUE)
+    assert "fct_a1" in used and all(f in {"fct_a1", "fct_a2", "fct_b2", "fct_b3"} for f in used)
+    problems = RULES["speaker_identity"](Draft(tuple(turns)), DIALOGUE)
+    assert any("claims one of John's facts" in p for p in problems)
+
+
+def test_rule_experts_score_and_feedback_name_the_turn() -> None:
+    turns = with_turn(0, "Hi [name]!")
+    verdicts = [
+        asyncio.run(e.judge(Draft(tuple(turns)), DIALOGUE, None, seed=0))  # type: ignore[arg-type]
+        for e in rule_experts()
+    ]
+    failed = [v for v in verdicts if not v.passed]
+    assert [v.expert for v in failed] == ["placeholders"]
+    assert failed[0].score is not None and failed[0].score < 5
+    assert "turn 1 (Maria)" in failed[0].feedback
+
+
+def test_faithfulness_contradiction_fails_and_names_the_fact() -> None:
+    verdict = faithfulness_verdict(["A1"], ["B3"], "John says he has no pets.", DIALOGUE)
+    assert not verdict.passed and verdict.score == 1.0
+    assert "Rusty" in verdict.feedback
+    assert faithfulness_verdict(["A1"], [], "", DIALOGUE).passed
+
+
+@pytest.mark.parametrize(
+    ("acceptance", "scores", "accepted"),
+    [
+        ("all_pass", [5, 5, 2, 5], False),
+        ("weighted", [5, 5, 2, 5], True),  # mean 4.25 >= 3
+        ("weighted", [2, 2, 3, 2], False),
+    ],
+)
+def test_mixture_acceptance_rule_is_configurable(
+    acceptance: str, scores: list[int], accepted: bool
+) -> None:
+    cfg = ConverseConfig(acceptance=acceptance, accept_threshold=3.0)  # type: ignore[arg-type]
+    names = ["faithfulness", "naturalness", "coherence", "engagement"]
+    verdicts = [Verdict("placeholders", 5.0, True, "ok")] + [
+        Verdict(n, float(s), s >= 3, "") for n, s in zip(names, scores, strict=True)
+    ]
+    assert mixture_accepts(verdicts, cfg) is accepted
+
+
+def test_weighted_acceptance_still_requires_every_gate() -> None:
+    cfg = ConverseConfig(acceptance="weighted")
+    verdicts = [Verdict("placeholders", 3.0, False, "slot"), Verdict("coherence", 5.0, True, "")]
+    assert not mixture_accepts(verdicts, cfg)
