@@ -1,0 +1,151 @@
+"""Probes: direct, temporal and negative, validated against the documents that hold them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from test_doc_plan import make_personas
+
+from personafoundry.config import DocumentsConfig
+from personafoundry.documents import output_schema
+from personafoundry.probes import answer_span, build_probes, cloze
+from schemas import get_schema
+
+PERSONAS = make_personas()
+MARIA = PERSONAS.to_pylist()[0]
+PID = MARIA["persona_id"]
+F = {i: f["fact_id"] for i, f in enumerate(MARIA["facts"])}
+# 0 nurse at Mercy Hospital, 1 rent $1,150, 2 pickleball Saturday, 3 lived in Dallas (old),
+# 4 lives in Tulsa (new), 5 penicillin allergy, 6 daughter Sofia is 9
+
+
+def doc(n: int, body: str, revealed: list[str], month: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "document_id": f"doc_{n:016x}", "persona_id": PID, "doc_type": "journal_note",
+        "title": "t", "body": body, "timestamp": datetime(2024, month, 1, tzinfo=UTC),
+        "revealed_fact_ids": revealed, "critic_scores": [], "rounds": 1, "model": "m",
+        "prompt_version": "v", "fields": "{}", "is_distractor": False, "counterpart_id": None,
+        **extra,
+    }  # fmt: skip
+
+
+def documents(*rows: dict[str, Any]) -> pa.Table:
+    return pa.Table.from_pylist(list(rows), schema=output_schema())
+
+
+BASE = (
+    doc(1, "Moving boxes everywhere. Last week in Dallas before the move.", [F[3]], 1),
+    doc(2, "Rent $1,150 paid. Pickleball Saturday morning again!", [F[1], F[2]], 3),
+    doc(3, "First month in Tulsa. The new place in Tulsa, Oklahoma is quiet.", [F[4]], 5),
+)
+
+
+def by_kind(probes: pa.Table, kind: str) -> list[dict[str, Any]]:
+    return [p for p in probes.to_pylist() if p["kind"] == kind]
+
+
+@pytest.mark.parametrize(
+    ("statement", "span"),
+    [
+        ("I pay $1,150 a month in rent.", "$1,150"),
+        ("My daughter Sofia is 9 years old.", "9 years"),
+        ("I work as a night-shift nurse at Mercy Hospital in Tulsa.", "Mercy Hospital"),
+        ("I am allergic to penicillin.", "penicillin"),
+        ("I.", None),
+    ],
+)
+def test_answer_span_prefers_numbers_then_names_then_last_content_word(
+    statement: str, span: str | None
+) -> None:
+    assert answer_span(statement) == span
+
+
+def test_cloze_blanks_the_answer_out_of_the_question() -> None:
+    question, answer = cloze({"statement": "I pay $1,150 a month in rent.", "category": "finance"})
+    assert question == 'About my money: "I pay ____ a month in rent." What goes in the blank?'
+    assert answer == "$1,150" and answer not in question
+
+
+def test_direct_probes_cite_the_documents_that_reveal_each_fact() -> None:
+    result = build_probes(PERSONAS, documents(*BASE), DocumentsConfig(), rng_seed=1)
+    direct = {p["fact_id"]: p for p in by_kind(result.table, "direct")}
+    assert set(direct) == {F[1], F[2]}  # Dallas/Tulsa are a change: a temporal probe instead
+    assert direct[F[1]]["answer"] == "$1,150"
+    assert direct[F[1]]["evidence_document_ids"] == ["doc_0000000000000002"]
+    assert result.table.schema.equals(get_schema("probes").arrow_schema(), check_metadata=False)
+    again = build_probes(PERSONAS, documents(*BASE), DocumentsConfig(), rng_seed=1)
+    assert again.table.equals(result.table)
+
+
+def test_temporal_probe_gives_current_and_outdated_answers_in_time_order() -> None:
+    result = build_probes(PERSONAS, documents(*BASE), DocumentsConfig(), rng_seed=1)
+    [temporal] = by_kind(result.table, "temporal")
+    assert temporal["fact_id"] == F[4]
+    assert temporal["answer"] == "Tulsa (earlier: Dallas)"
+    assert temporal["evidence_document_ids"] == ["doc_0000000000000001", "doc_0000000000000003"]
+    assert "now, and before?" in temporal["question"]
+
+
+def test_temporal_probe_is_dropped_when_the_timeline_disagrees() -> None:
+    late = doc(1, "Last week in Dallas before the move.", [F[3]], 9)  # after the Tulsa note
+    result = build_probes(PERSONAS, documents(late, *BASE[1:]), DocumentsConfig(), rng_seed=1)
+    assert not by_kind(result.table, "temporal")
+    [row] = [r for r in result.dropped.to_pylist() if r["kind"] == "temporal"]
+    assert row["fact_id"] == F[4] and row["reason"].startswith("timeline_inconsistent")
+
+
+def test_negative_probes_answer_unknown_for_facts_no_document_reveals() -> None:
+    cfg = DocumentsConfig(negative_probes=5)
+    result = build_probes(PERSONAS, documents(*BASE), cfg, rng_seed=1)
+    negatives = by_kind(result.table, "negative")
+    maria = [p for p in negatives if p["persona_id"] == PID]
+    assert {p["fact_id"] for p in maria} == {F[0], F[5], F[6]}
+    assert all(p["answer"] == "unknown" and p["evidence_document_ids"] == [] for p in negatives)
+    capped = build_probes(
+        PERSONAS, documents(*BASE), DocumentsConfig(negative_probes=1), rng_seed=1
+    )
+    assert len([p for p in by_kind(capped.table, "negative") if p["persona_id"] == PID]) == 1
+
+
+def test_negative_probe_is_dropped_when_a_document_mentions_the_answer() -> None:
+    leaky = doc(4, "Pharmacy said no penicillin for me, ever.", [], 6)
+    result = build_probes(
+        PERSONAS, documents(*BASE, leaky), DocumentsConfig(negative_probes=5), rng_seed=1
+    )
+    assert F[5] not in {p["fact_id"] for p in by_kind(result.table, "negative")}
+    [row] = [r for r in result.dropped.to_pylist() if r["fact_id"] == F[5]]
+    assert row["reason"] == "negative_answer_found: doc_0000000000000004"
+
+
+def test_an_incidental_reveal_joins_the_evidence() -> None:
+    extra = doc(5, "Budget: rent 1150 each month, I pay it on the 1st.", [], 4)
+    result = build_probes(PERSONAS, documents(*BASE, extra), DocumentsConfig(), rng_seed=1)
+    [rent] = [p for p in by_kind(result.table, "direct") if p["fact_id"] == F[1]]
+    assert rent["evidence_document_ids"] == ["doc_0000000000000002", "doc_0000000000000005"]
+    assert result.stats["incidental_evidence"] == 1
+
+
+def test_a_distractor_that_holds_the_answer_makes_the_probe_ambiguous() -> None:
+    noise = doc(6, "Tom: I play pickleball every Saturday morning too!", [], 4, is_distractor=True)
+    result = build_probes(PERSONAS, documents(*BASE, noise), DocumentsConfig(), rng_seed=1)
+    assert F[2] not in {p["fact_id"] for p in by_kind(result.table, "direct")}
+    [row] = [r for r in result.dropped.to_pylist() if r["fact_id"] == F[2]]
+    assert row["reason"] == "answer_in_distractor: doc_0000000000000006"
+
+
+def test_every_probe_fact_and_evidence_belongs_to_its_persona() -> None:
+    result = build_probes(
+        PERSONAS, documents(*BASE), DocumentsConfig(negative_probes=3), rng_seed=2
+    )
+    facts = {(p["persona_id"], f["fact_id"]) for p in PERSONAS.to_pylist() for f in p["facts"]}
+    owners = {d["document_id"]: d["persona_id"] for d in BASE}
+    for probe in result.table.to_pylist():
+        assert (probe["persona_id"], probe["fact_id"]) in facts
+        assert all(owners[d] == probe["persona_id"] for d in probe["evidence_document_ids"])
+    assert len(set(result.table.column("probe_id").to_pylist())) == result.table.num_rows
+    assert result.stats["direct"] + result.stats["temporal"] + result.stats["negative"] == (
+        result.table.num_rows
+    )
