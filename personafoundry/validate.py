@@ -12,6 +12,7 @@ Decisions:
 - One ephemeral GE context, one pandas data source and one suite per table, built per
   call: GE is slow to import and to build, so everything runs in a single pass, and only
   scalar columns are converted to pandas (nested columns are slow to convert and unused).
+- GE runs under a process-wide lock (it is not thread-safe); DuckDB checks do not.
 - Offline is safe: great-expectations 1.24.1 as installed has no analytics module, so an
   ephemeral context sends nothing; its tqdm progress bars are switched off.
 - The census gate lives in `personafoundry.census_gate`.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +42,10 @@ from personafoundry.schema import TableSchema, conform_table, strict_table
 from schemas import TABLES
 
 log = logging.getLogger(__name__)
+
+# Great Expectations keeps process-global state: two validations in parallel threads
+# (concurrent release cuts, threaded Prefect tasks) corrupt each other's suites.
+_GX_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -208,6 +214,14 @@ def run_expectations(
     Returns the raw GE result JSON per table plus `__results__`: our `CheckResult`s.
     """
     import great_expectations as gx
+
+    with _GX_LOCK:
+        return _run_expectations(gx, tables, schemas, max_examples)
+
+
+def _run_expectations(
+    gx: Any, tables: dict[str, pa.Table], schemas: dict[str, TableSchema], max_examples: int
+) -> dict[str, Any]:
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
