@@ -287,3 +287,62 @@ def test_diff_reports_removed_tables_and_schema_changes(release: Path, tmp_path:
     assert diff["schema"]["probes"] == {
         "added_columns": ["difficulty"], "removed_columns": ["answer"], "retyped": {}
     }  # fmt: skip
+
+
+def _cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from personafoundry.cli_release import release_app
+
+    return CliRunner().invoke(release_app, list(args), catch_exceptions=True)
+
+
+def test_cli_cut_from_a_run_folder_then_list_verify_query_diff(tmp_path: Path) -> None:
+    from personafoundry.checkpoint import RunStore
+    from personafoundry.config import RunConfig
+
+    t = synthetic_tables()
+    store = RunStore.open(tmp_path / "outputs", "run-test")
+    store.write_shard("personas", 0, "fp", {"table": t["personas"], "reviews": t["reviews"]}, {})
+    store.write_shard("conversations", 0, "fp", {"table": t["conversations"]}, {})
+    store.write_shard("documents", 0, "fp", {"table": t["documents"]}, {})
+    store.write_shard("documents_dedup", 0, "fp", {"dropped": t["duplicates"]}, {})
+    store.write_shard("probes", 0, "fp", {"table": t["probes"]}, {})
+    config = RunConfig(output_dir=str(tmp_path / "outputs")).model_dump(mode="json", by_alias=True)
+    store.write_json("config.json", {"config": config})
+    root = str(tmp_path / "outputs" / "releases")
+
+    cut_1 = _cli("cut", "--name", "demo", "--version", "0.1.0", "--from", str(store.root))
+    assert cut_1.exit_code == 0, cut_1.output
+    assert "released demo 0.1.0" in cut_1.output
+    again = _cli("cut", "--name", "demo", "--version", "0.1.0", "--from", str(store.root))
+    assert isinstance(again.exception, ReleaseExistsError)
+    cut_2 = _cli("cut", "--name", "demo", "--version", "0.2.0", "--from", str(store.root),
+                 "--set", "release.row_group_bytes=4096")  # fmt: skip
+    assert cut_2.exit_code == 0, cut_2.output
+
+    listed = _cli("list", "--root", root)
+    assert "0.1.0" in listed.output and "0.2.0" in listed.output
+    assert "ok" in _cli("verify", "demo", "--root", root).output
+    query = _cli("query", "demo@0.1.0", "SELECT count(*) AS n FROM personas", "--root", root,
+                 "--format", "csv")  # fmt: skip
+    assert query.exit_code == 0 and query.output.splitlines()[-2:] == ['"n"', "8"]
+    as_json = _cli("query", "demo", "SELECT kind FROM probes LIMIT 1", "--root", root, "-f", "json")
+    assert json.loads(as_json.output) == [{"kind": "direct"}]
+    diff = _cli("diff", "demo@0.2.0", "--root", root, "--json")  # vs its parent
+    assert json.loads(diff.output)["a"] == "demo@0.1.0"
+
+    tampered = tmp_path / "outputs" / "releases" / "demo" / "0.2.0" / "views.sql"
+    tampered.write_text("-- changed\n")
+    failed = _cli("verify", "demo@0.2.0", "--root", root)
+    assert isinstance(failed.exception, PersonaFoundryError)
+    assert "changed: views.sql" in str(failed.exception)
+
+
+def test_fallback_shell_runs_statements_and_survives_errors(release: Path, capsys: Any) -> None:
+    from personafoundry.cli_release import run_statements
+
+    con = connect_release(release)
+    run_statements(con, ["SELECT count(*) AS n", "FROM personas;", "SELECT nope;", "CREATE TABLE x AS SELECT 1;", ".quit", "SELECT 2;"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "8" in printed and "nope" in printed
