@@ -87,6 +87,17 @@ class EmbeddedConfig(_Section):
 class PersonasConfig(_Section):
     census_count: int = Field(6, ge=0, description="census-sampled personas")
     seed_files: list[str] = Field(default_factory=list, description="seed persona files")
+    seed_strict: bool = Field(True, description="bad seed rows stop the run; false = skip+count")
+    seed_columns: dict[str, str] = Field(
+        default_factory=dict, description="persona field -> column name in seed files"
+    )
+    census_states: list[str] = Field(default_factory=list, description="condition: only these")
+    census_age_min: int = Field(0, ge=0, le=120, description="condition: youngest age")
+    census_age_max: int = Field(120, ge=0, le=120, description="condition: oldest age")
+    census_reweight: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="oversample: attribute -> category -> weight (e.g. race_ethnicity)",
+    )
     enrich: bool = True
     max_rounds: int = Field(2, ge=1, description="generator attempts per persona")
     facts_min: int = Field(6, ge=1)

@@ -1,0 +1,261 @@
+"""Sample census-calibrated persona skeletons (demographics + a name, before enrichment).
+
+Each persona is one draw from the joint distribution fitted by `census_fit` (IPF of the
+2012 ACS person sample to every ACS 2023 marginal), then:
+- occupation: a BLS OEWS detailed occupation in the drawn ACS occupation group, weighted by
+  OEWS employment among the occupations whose requirements (rules.toml) the persona meets;
+- single-year age: within the drawn age group, from the group's year weights, restricted to
+  ages at which the drawn education, work status and occupation are allowed;
+- labels: "Not in labor force" at 62+ becomes "Retired"; children 3-17 get the age label of
+  rules.toml as education; household income is a USD amount inside the drawn bracket;
+- state: PEP 2023 shares, independent of the rest; name: `personafoundry.names`.
+
+Conditioning (`PersonasConfig.census_states`, `census_age_min/max`) restricts the joint;
+reweighting (`census_reweight`) multiplies it by per-category weights. Both are exact
+operations on the fitted model and are recorded in `PersonaSample.provenance`.
+Every draw comes from one `numpy.random.Generator` seeded with `rng_seed`, vectorised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from personafoundry import census_tables as ct
+from personafoundry.census_fit import EDU, INC, MAR, RACE, SEX, WORK, CensusModel, fit_census_model
+from personafoundry.config import PersonasConfig
+from personafoundry.errors import ConfigError
+from personafoundry.names import group_rows, sample_names
+from personafoundry.rules import Rules, load_rules
+from schemas.personas import SCHEMA
+
+SOURCE = "census"
+REWEIGHT_DIMS = {"sex": SEX, "race_ethnicity": RACE, "education": EDU, "marital_status": MAR,
+                 "household_income_bracket": INC}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PersonaSample:
+    """Persona rows (`schemas/personas.py`), rows left out with a `reason`, counts, provenance."""
+
+    table: pa.Table
+    dropped: pa.Table
+    stats: dict[str, int]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def persona_ids(rng_seed: int, n: int) -> list[str]:
+    """`make_id("per", rng_seed, "census", i)` for i < n, without per-row JSON overhead."""
+    head = hashlib.sha256(f'[{rng_seed},"census",'.encode())
+    out = []
+    for i in range(n):
+        h = head.copy()
+        h.update(b"%d]" % i)
+        out.append("per_" + h.hexdigest()[:16])
+    return out
+
+
+def conditions_of(cfg: PersonasConfig) -> dict[str, Any]:
+    """The conditioning/reweighting a config asks for (empty = the full population)."""
+    out: dict[str, Any] = {}
+    if cfg.census_states:
+        out["states"] = sorted(cfg.census_states)
+    if cfg.census_age_min > 0 or cfg.census_age_max < 120:
+        out["age"] = [cfg.census_age_min, cfg.census_age_max]
+    if cfg.census_reweight:
+        out["reweight"] = {k: dict(v) for k, v in sorted(cfg.census_reweight.items())}
+    return out
+
+
+def conditioned_model(
+    model: CensusModel, cfg: PersonasConfig, rules: Rules
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Joint and state weights after conditioning and reweighting, plus the age range."""
+    amin, amax = cfg.census_age_min, min(cfg.census_age_max, rules.max_age)
+    if amin > amax:
+        raise ConfigError(f"personas.census_age_min {amin} > census_age_max {amax}; swap them.")
+    joint = model.joint * _age_fraction(model, amin, amax)
+    joint = joint * _occupation_reachable(model, amin, amax)
+    for attr, weights in cfg.census_reweight.items():
+        if attr == "state":
+            continue
+        if attr not in REWEIGHT_DIMS:
+            raise ConfigError(f"personas.census_reweight.{attr}: unknown attribute; use one of "
+                              f"{sorted([*REWEIGHT_DIMS, 'state'])}.")  # fmt: skip
+        dim = REWEIGHT_DIMS[attr]
+        labels = model.labels[("sex", "race", "edu", "mar", "inc")[
+            (SEX, RACE, EDU, MAR, INC).index(dim)]]  # fmt: skip
+        vec = np.ones(len(labels))
+        for cat, w in weights.items():
+            if cat not in labels or not cat:
+                raise ConfigError(f"personas.census_reweight.{attr}: unknown category {cat!r}; "
+                                  f"use one of {[x for x in labels if x]}.")  # fmt: skip
+            vec[labels.index(cat)] = w
+        shape = [1] * joint.ndim
+        shape[dim] = len(vec)
+        joint = joint * vec.reshape(shape)
+    states = np.array(model.state_pop, dtype=float)
+    if cfg.census_states:
+        unknown = sorted(set(cfg.census_states) - set(model.states))
+        if unknown:
+            raise ConfigError(f"personas.census_states: unknown state(s) {unknown}; use full "
+                              "names as in seeds/census/pep_v2023_state_population.csv.")  # fmt: skip
+        states *= np.isin(np.array(model.states), cfg.census_states)
+    for cat, w in cfg.census_reweight.get("state", {}).items():
+        if cat not in model.states:
+            raise ConfigError(f"personas.census_reweight.state: unknown state {cat!r}.")
+        states[model.states.index(cat)] *= w
+    if joint.sum() <= 0 or states.sum() <= 0:
+        raise ConfigError("personas: the census conditions leave no possible persona; widen them.")
+    return joint / joint.sum(), states / states.sum(), amin, amax
+
+
+def _cum_weights(model: CensusModel) -> np.ndarray:
+    return np.concatenate([[0.0], np.cumsum(model.ages.year_weights)])
+
+
+def _age_fraction(model: CensusModel, amin: int, amax: int) -> np.ndarray:
+    """Per (age group, edu, work) cell: share of its age weight inside [amin, amax]."""
+    cw = _cum_weights(model)
+    lo, hi = model.ages.lo[:, None, None], model.ages.hi[:, None, None]
+    floor = np.maximum(model.edu_min_age[None, :, None], model.work_min_age[None, None, :])
+    full_lo = np.maximum(lo, floor)
+    cond_lo, cond_hi = np.maximum(full_lo, amin), np.minimum(hi, amax)
+    full = cw[hi + 1] - cw[np.minimum(full_lo, hi + 1)]
+    part = np.where(cond_lo <= cond_hi, cw[cond_hi + 1] - cw[np.minimum(cond_lo, cond_hi + 1)], 0)
+    frac = np.divide(part, full, out=np.zeros(part.shape), where=full > 0)
+    return frac[:, None, None, :, None, :, None]
+
+
+def _occupation_reachable(model: CensusModel, amin: int, amax: int) -> np.ndarray:
+    """0 for occupation-group cells with no occupation open at the (conditioned) ages."""
+    occ, lo, hi = model.occupations, model.ages.lo, np.minimum(model.ages.hi, amax)
+    ok = np.ones((len(lo), len(model.labels["edu"]), len(model.labels["work"])))
+    for g in range(5):
+        for e in range(ok.shape[1]):
+            fits = (occ.group == g) & (occ.min_edu_rank <= e - 1)
+            ok[:, e, 1 + g] = [np.any(fits & (occ.min_age <= h)) and h >= max(l, amin)
+                               for l, h in zip(lo, hi)]  # fmt: skip
+    return ok[:, None, None, :, None, :, None]
+
+
+def _sample_occupations(model: CensusModel, work: np.ndarray, edu: np.ndarray, top_age: np.ndarray,
+                        rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+    """OEWS occupation index per row (-1 = no occupation), grouped by (group, edu, top age)."""
+    occ = model.occupations
+    out = np.full(len(work), -1, dtype=np.int64)
+    employed = np.flatnonzero((work >= 1) & (work <= 5))
+    key = (work[employed] * 16 + edu[employed]) * 256 + top_age[employed]
+    for k, idx in group_rows(key):
+        w, e, top = k // 4096, (k // 256) % 16, k % 256
+        rows = employed[idx]
+        ok = (occ.group == w - 1) & (occ.min_edu_rank <= e - 1) & (occ.min_age <= top)
+        weights = np.where(ok, occ.employment, 0.0)
+        cdf = np.cumsum(weights)
+        out[rows] = np.searchsorted(cdf, rng.random(len(rows)) * cdf[-1], side="right")
+    return out
+
+
+def _single_ages(model: CensusModel, group: np.ndarray, floor: np.ndarray, amin: int, amax: int,
+                 rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+    cw = _cum_weights(model)
+    lo = np.maximum(np.maximum(model.ages.lo[group], floor), amin)
+    hi = np.minimum(model.ages.hi[group], amax)
+    target = cw[lo] + rng.random(len(group)) * (cw[hi + 1] - cw[lo])
+    return np.clip(np.searchsorted(cw, target, side="right") - 1, lo, hi)
+
+
+def _incomes(model: CensusModel, bracket: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """USD amounts: uniform inside closed brackets, Pareto above the open top bracket's floor."""
+    lo, hi = model.income_lo[bracket], model.income_hi[bracket]
+    u = rng.random(len(bracket))
+    closed = lo + np.floor(u * (hi - lo + 1)).astype(np.int64)
+    pareto = np.floor(lo * (1.0 - u) ** (-1.0 / model.pareto_alpha)).astype(np.int64)
+    return np.where(hi >= 0, closed, pareto)
+
+
+def _labels(values: list | tuple, index: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """`values[index]` as an Arrow string array, null where not `valid`."""
+    picks = pa.array(np.where(valid, index, 0).astype(np.int64), mask=~np.asarray(valid))
+    return pa.array(list(values), pa.string()).take(picks)
+
+
+def sample_personas(n: int, cfg: PersonasConfig, *, rng_seed: int) -> PersonaSample:
+    """Sample `n` census persona skeletons; the same `rng_seed` gives the same table.
+
+    Output columns: `schemas/personas.py`; enrichment columns (traits, narrative, model,
+    prompt_version) are null, `facts`/`critic_scores` empty, `rounds` 0.
+    """
+    rules = load_rules()
+    model = fit_census_model()
+    joint, state_p, amin, amax = conditioned_model(model, cfg, rules)
+    rng = np.random.default_rng(np.random.SeedSequence([rng_seed, 0x63656E73]))
+    cdf = np.cumsum(joint.ravel())
+    cell = np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right").clip(0, cdf.size - 1)
+    group, sex, race, edu, mar, work, inc = np.unravel_index(cell, joint.shape)
+    top = np.minimum(model.ages.hi[group], amax)
+    occ = _sample_occupations(model, work, edu, top, rng)
+    floor = np.maximum(model.edu_min_age[edu], model.work_min_age[work])
+    floor = np.maximum(floor, np.where(occ >= 0, model.occupations.min_age[np.maximum(occ, 0)], 0))
+    age = _single_ages(model, group, floor, amin, amax, rng)
+    state = np.searchsorted(np.cumsum(state_p), rng.random(n) * state_p.sum(), side="right")
+    income = _incomes(model, np.maximum(inc - 1, 0), rng)
+    sex_labels = np.array(model.labels["sex"], dtype=object)[sex]
+    names = sample_names(sex_labels, age, race, model.labels["race"], rules.reference_year, rng)
+    table = _build_table(model, rules, rng_seed, locals())
+    stats = {"census_rows": n, "census_dropped": 0}
+    provenance = {"source": SOURCE, "vintage": ct.VINTAGE, "tables": list(ct.TABLES),
+                  "conditions": conditions_of(cfg), "ipf_iterations": model.iterations}  # fmt: skip
+    dropped = table.schema.append(pa.field("reason", pa.string())).empty_table()
+    return PersonaSample(table, dropped, stats, provenance)
+
+
+def _build_table(model: CensusModel, rules: Rules, rng_seed: int, v: dict[str, Any]) -> pa.Table:
+    n, age, work, edu, occ = v["n"], v["age"], v["work"], v["edu"], v["occ"]
+    work_labels = [rules.employed_label] * 6 + list(model.labels["work"][6:])
+    emp = np.where(work >= 1, work, 0)
+    retired = (work == len(work_labels) - 1) & (age >= rules.retired_from_age)
+    emp_arr = _labels([*work_labels, rules.retired_label], np.where(retired, len(work_labels), emp),
+                      work >= 1)  # fmt: skip
+    child_labels = sorted({c[2] for c in rules.child_labels})
+    edu_labels = [*model.labels["edu"], *child_labels]
+    by_age = [rules.child_label(a) for a in range(rules.max_age + 1)]
+    child_idx = np.array([len(model.labels["edu"]) + child_labels.index(c) if c else 0
+                          for c in by_age])  # fmt: skip
+    edu_idx = np.where(edu >= 1, edu, child_idx[age])
+    has_occ = occ >= 0
+    o = np.maximum(occ, 0)
+    columns = {
+        "persona_id": pa.array(persona_ids(rng_seed, n), pa.string()),
+        "source": pa.array(np.full(n, SOURCE, dtype=object), pa.string()),
+        "seed_text": pa.nulls(n, pa.string()),
+        "age": pa.array(age.astype(np.int16)),
+        "sex": _labels(model.labels["sex"], v["sex"], np.ones(n, bool)),
+        "race_ethnicity": _labels(model.labels["race"], v["race"], np.ones(n, bool)),
+        "state": _labels(model.states, v["state"], np.ones(n, bool)),
+        "education": _labels(edu_labels, edu_idx, edu_idx > 0),
+        "employment_status": emp_arr,
+        "occupation": _labels(list(model.occupations.title), o, has_occ),
+        "soc_code": _labels(list(model.occupations.soc_code), o, has_occ),
+        "marital_status": _labels(model.labels["mar"], v["mar"], v["mar"] >= 1),
+        "household_income": pa.array(v["income"], pa.int64(), mask=v["inc"] == 0),
+        "household_income_bracket": _labels(model.labels["inc"], v["inc"], v["inc"] >= 1),
+        "name": v["names"],
+    }
+    schema = SCHEMA.arrow_schema()
+    arrays = [columns[f.name] if f.name in columns else _empty(f.type, n) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _empty(dtype: pa.DataType, n: int) -> pa.Array:
+    """Null (or empty list / 0 for `rounds`) enrichment columns."""
+    if pa.types.is_list(dtype):
+        offsets = pa.array(np.zeros(n + 1, dtype=np.int32))
+        return pa.ListArray.from_arrays(offsets, pa.array([], dtype.value_type)).cast(dtype)
+    if pa.types.is_int16(dtype):
+        return pa.array(np.zeros(n, dtype=np.int16))
+    return pa.nulls(n, dtype)

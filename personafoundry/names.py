@@ -1,0 +1,141 @@
+"""Sample full names from real name tables: SSA first names, Census 2020 race shares, surnames.
+
+First name: P(name | sex, birth decade) from SSA card applications (`ssa_babynames_by_decade`),
+reweighted by the share of the name's bearers in the persona's race/Hispanic-origin group
+(Census 2020 first-name table): P(name | sex, decade, race) ~ P_SSA(name | sex, decade) x
+pct_race(name). Surname: P(surname | race) ~ count x pct_race (Census 2020 surnames).
+
+Decisions:
+- Birth year = `reference_year` (2023, rules.toml) - age; decades outside the SSA file are
+  clamped to its first/last decade (the 2010 decade covers 2010-2017 births only).
+- SSA names missing from the Census first-name table take the race shares of its
+  "ALL OTHER NAMES" row.
+- ACS race groups map to the Census name-file groups: Hispanic -> Hispanic; non-Hispanic
+  White, Black, AIAN, Two or more -> the same group; Asian and NHPI -> API (the name files
+  have one Asian/Pacific Islander group); "Some Other Race alone" has no group in the name
+  files, so its names are not reweighted.
+- Names are title-cased (`MCDONALD` -> `McDonald`); nothing else is changed or invented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from personafoundry.paths import SEEDS_DIR
+
+CENSUS_DIR = SEEDS_DIR / "census"
+SSA_FILE = "ssa_babynames_by_decade.csv.gz"
+FIRST_FILE = "census2020_first_names.csv.gz"
+SURNAME_FILE = "census2020_surnames.csv.gz"
+OTHER_NAMES = "ALL OTHER NAMES"
+# (substring of the ACS race label, Census name-file column); first match wins.
+RACE_COLUMNS = (
+    ("Hispanic or Latino", "pcthispanic"),
+    ("White alone", "pctwhite"),
+    ("Black or African American alone", "pctblack"),
+    ("American Indian and Alaska Native alone", "pctaian"),
+    ("Asian alone", "pctapi"),
+    ("Native Hawaiian and Other Pacific Islander alone", "pctapi"),
+    ("Two or More Races", "pct2prace"),
+)
+PCT_COLUMNS = ("pcthispanic", "pctwhite", "pctblack", "pctaian", "pctapi", "pct2prace")
+
+
+@dataclass(frozen=True)
+class NameTables:
+    """First names per (decade, sex) with race shares; surnames with counts and race shares."""
+
+    decades: np.ndarray
+    first: dict[tuple[int, str], tuple[np.ndarray, np.ndarray, np.ndarray]]  # names, p, pct
+    surnames: np.ndarray
+    surname_counts: np.ndarray
+    surname_pct: np.ndarray  # [n, len(PCT_COLUMNS)]
+
+
+def title_case(name: str) -> str:
+    """`MARY` -> `Mary`, `MCDONALD` -> `McDonald`, `SMITH-JONES` -> `Smith-Jones`."""
+    out = name.title()
+    if len(out) > 2 and out.startswith("Mc"):
+        out = "Mc" + out[2:].capitalize()
+    return out
+
+
+@lru_cache(maxsize=1)
+def load_name_tables() -> NameTables:
+    """Read and join the three name files (once per process)."""
+    ssa = pd.read_csv(CENSUS_DIR / SSA_FILE, keep_default_na=False)
+    census = pd.read_csv(CENSUS_DIR / FIRST_FILE, keep_default_na=False, na_values=[""])
+    other = census.loc[census["name"] == OTHER_NAMES, list(PCT_COLUMNS)].to_numpy(float)[0]
+    pct_by_name = census.set_index("name")[list(PCT_COLUMNS)]
+    first = {}
+    for (decade, sex), grp in ssa.groupby(["decade", "sex"], sort=True):
+        upper = grp["name"].str.upper()
+        pct = pct_by_name.reindex(upper).to_numpy(float)
+        pct = np.where(np.isnan(pct), other[None, :], pct)
+        names = np.array([title_case(n) for n in grp["name"]], dtype=object)
+        first[(int(decade), str(sex))] = (names, grp["n"].to_numpy(float), pct)
+    sur = pd.read_csv(CENSUS_DIR / SURNAME_FILE, keep_default_na=False, na_values=[""])
+    return NameTables(
+        np.array(sorted({d for d, _ in first})),
+        first,
+        np.array([title_case(n) for n in sur["name"]], dtype=object),
+        sur["count"].to_numpy(float),
+        sur[list(PCT_COLUMNS)].fillna(0.0).to_numpy(float),
+    )
+
+
+def race_column(race_label: str) -> int | None:
+    """Index into PCT_COLUMNS for an ACS race label, or None (no reweighting)."""
+    for key, col in RACE_COLUMNS:
+        if key in race_label:
+            return PCT_COLUMNS.index(col)
+    return None
+
+
+def _draw(weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    cdf = np.cumsum(weights)
+    return np.searchsorted(cdf, rng.random(k) * cdf[-1], side="right").clip(0, len(cdf) - 1)
+
+
+def group_rows(key: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(key value, row indices) per distinct key, in increasing key order."""
+    order = np.argsort(key, kind="stable")
+    values, starts = np.unique(key[order], return_index=True)
+    ends = [*starts[1:], len(key)]
+    return [(int(v), order[a:b]) for v, a, b in zip(values, starts, ends)]
+
+
+def sample_names(
+    sex: np.ndarray, age: np.ndarray, race: np.ndarray, race_labels: tuple[str, ...],
+    reference_year: int, rng: np.random.Generator,
+) -> pa.Array:  # fmt: skip
+    """Full names ("First Last") for personas given sex ("Male"/"Female"), age and race index.
+
+    Vectorised per (decade, sex, race) group; deterministic for a given `rng` state.
+    """
+    tables = load_name_tables()
+    n = len(sex)
+    decade = np.clip((reference_year - age) // 10 * 10, tables.decades[0], tables.decades[-1])
+    sex_code = np.where(sex == "Male", "M", "F")
+    cols = [race_column(lab) for lab in race_labels]
+    first = np.empty(n, dtype=object)
+    key = (decade * 2 + (sex_code == "M")) * 16 + race.astype(np.int64)
+    for k, rows in group_rows(key):
+        dec, male, r = k // 32, (k // 16) % 2, k % 16
+        names, p, pct = tables.first[(int(dec), "M" if male else "F")]
+        col = cols[int(r)]
+        weights = p if col is None else p * pct[:, col]
+        first[rows] = names[_draw(weights, len(rows), rng)]
+    last = np.empty(n, dtype=object)
+    for r, rows in group_rows(race.astype(np.int64)):
+        col = cols[int(r)]
+        counts = tables.surname_counts
+        weights = counts if col is None else counts * tables.surname_pct[:, col]
+        last[rows] = tables.surnames[_draw(weights, len(rows), rng)]
+    return pc.binary_join_element_wise(pa.array(first, pa.string()), pa.array(last, pa.string()), " ")
