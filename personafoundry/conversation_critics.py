@@ -170,7 +170,7 @@ def used_fact_ids(draft: Draft, dialogue: Dialogue) -> list[str]:
 def check_turn_structure(draft: Draft, d: Dialogue) -> list[str]:
     cfg, turns, problems = d.cfg, draft.turns, []
     if not cfg.turns_min <= len(turns) <= cfg.turns_max:
-        problems.append(f"has {len(turns)} turns; write {cfg.turns_min}-{cfg.turns_max}")
+        problems.append(f"has {len(turns)} turns: write {cfg.turns_min}-{cfg.turns_max}")
     ids = {s.persona_id for s in d.speakers}
     if {pid for pid, _ in turns} != ids:
         problems.append("both speakers must speak")
@@ -183,14 +183,14 @@ def check_turn_structure(draft: Draft, d: Dialogue) -> list[str]:
     for i, (pid, text) in enumerate(turns):
         where = turn_label(d, i, pid)
         if i and pid == turns[i - 1][0]:
-            problems.append(f"{where} speaks twice in a row; speakers must alternate")
+            problems.append(f"{where} speaks twice in a row: speakers must alternate")
         n = len(words(text))
         if n == 0:
             problems.append(f"{where} is empty")
         elif n > cfg.max_turn_words:
-            problems.append(f"{where} runs on ({n} words); keep turns under {cfg.max_turn_words}")
+            problems.append(f"{where} runs on ({n} words): keep turns under {cfg.max_turn_words}")
         if label_re.search(text):
-            problems.append(f"{where} contains a speaker label like 'Name:'; write only speech")
+            problems.append(f"{where} contains a speaker label like 'Name:': write only speech")
     return problems
 
 
@@ -200,7 +200,7 @@ def check_placeholders(draft: Draft, d: Dialogue) -> list[str]:
         for pattern in PLACEHOLDERS:
             if m := re.search(pattern, text, re.IGNORECASE):
                 problems.append(
-                    f"{turn_label(d, i, pid)} has the unfilled slot {m.group(0)!r}; "
+                    f"{turn_label(d, i, pid)} has the unfilled slot {m.group(0)!r}: "
                     "use real names and details"
                 )
                 break
@@ -220,7 +220,7 @@ def check_repetition(draft: Draft, d: Dialogue) -> list[str]:
             a, b = _ngrams(tokens[i], 3), _ngrams(tokens[j], 3)
             same = tokens[i] and tokens[i] == tokens[j]
             if same or (len(tokens[i]) >= 5 and len(a & b) / max(1, len(a | b)) >= 0.5):
-                problems.append(f"{where} repeats turn {j + 1}; say something new")
+                problems.append(f"{where} repeats turn {j + 1}: say something new")
                 break
         sentences = [s.strip().lower() for s in re.split(r"[.!?]+", text) if len(s.split()) >= 3]
         if len(sentences) != len(set(sentences)):
@@ -231,7 +231,7 @@ def check_repetition(draft: Draft, d: Dialogue) -> list[str]:
             seen_in.setdefault(gram, set()).add(i)
     stock = sorted(" ".join(g) for g, turns in seen_in.items() if len(turns) >= 3)
     if stock:
-        problems.append(f"the phrase {stock[0]!r} recurs in 3+ turns; vary the wording")
+        problems.append(f"the phrase {stock[0]!r} recurs in 3+ turns: vary the wording")
     return problems
 
 
@@ -248,7 +248,7 @@ def check_language(draft: Draft, d: Dialogue) -> list[str]:
         if (letters and foreign_script / len(letters) > 0.2) or (
             len(toks) >= 4 and other >= 0.15 and other > en
         ):
-            problems.append(f"{turn_label(d, i, pid)} is not in English; write English only")
+            problems.append(f"{turn_label(d, i, pid)} is not in English: write English only")
     return problems
 
 
@@ -272,13 +272,13 @@ def check_leakage(draft: Draft, d: Dialogue) -> list[str]:
         for fact in all_facts:
             fw = words(fact.statement)
             if len(fw) >= 6 and _longest_run(toks, fw) >= max(6, round(0.8 * len(fw))):
-                problems.append(f"{where} copies a profile fact verbatim; paraphrase it")
+                problems.append(f"{where} copies a profile fact verbatim: paraphrase it")
                 break
         if len(facts_in_text(text, d.speaker(pid).facts, names)) >= 3:
-            problems.append(f"{where} lists several facts at once like a profile; spread them")
+            problems.append(f"{where} lists several facts at once like a profile: spread them")
         dump = len(re.findall(r"(?:^|[,;\n])\s*[A-Z][a-z]+(?: [a-z]+)?:\s", text)) >= 3
         if dump or len(re.findall(r"(?m)^\s*(?:[-*•]|\d+[.)])\s", text)) >= 2:
-            problems.append(f"{where} is formatted as a list or profile; write natural speech")
+            problems.append(f"{where} is formatted as a list or profile: write natural speech")
         if re.search(r"\b[AB]\d\b|\bfact(?:_id| id| [AB]?\d)\b|\bper_[0-9a-f]{4}", text):
             problems.append(f"{where} mentions fact ids from the instructions")
     return problems
@@ -288,15 +288,15 @@ def check_length(draft: Draft, d: Dialogue) -> list[str]:
     problems, turns = [], draft.turns
     total = sum(len(words(text)) for _, text in turns)
     if turns and total < 6 * len(turns):
-        problems.append(f"the conversation is too short ({total} words); give each turn substance")
+        problems.append(f"the conversation is too short ({total} words): give each turn substance")
     for i, (pid, text) in enumerate(turns[:-1]):
         if len(words(text)) == 1:
-            problems.append(f"{turn_label(d, i, pid)} is a single word; say more")
+            problems.append(f"{turn_label(d, i, pid)} is a single word: say more")
     for i, (pid, text) in enumerate(turns):
         stripped = text.rstrip()
         cut = len(stripped) >= TURN_MAX_CHARS - 2 or i == len(turns) - 1
         if stripped and cut and stripped[-1].isalnum():
-            problems.append(f"{turn_label(d, i, pid)} is cut off mid-sentence; finish it")
+            problems.append(f"{turn_label(d, i, pid)} is cut off mid-sentence: finish it")
     return problems
 
 
@@ -305,10 +305,10 @@ def check_safety(draft: Draft, d: Dialogue) -> list[str]:
     for i, (pid, text) in enumerate(draft.turns):
         where = turn_label(d, i, pid)
         if TOXIC.search(text):
-            problems.append(f"{where} contains abusive language; keep it civil")
+            problems.append(f"{where} contains abusive language: keep it civil")
         for kind, pattern in PII.items():
             if re.search(pattern, text):
-                problems.append(f"{where} contains {kind}; leave out personal identifiers")
+                problems.append(f"{where} contains {kind}: leave out personal identifiers")
     return problems
 
 
@@ -355,7 +355,7 @@ def check_fact_use(draft: Draft, d: Dialogue) -> list[str]:
         if len(used) < need:
             hint = (s.focus or s.facts)[0].statement
             problems.append(
-                f"{s.label} reveals {len(used)} of their facts (need {need}); "
+                f"{s.label} reveals {len(used)} of their facts (need {need}): "
                 f"work in e.g. {hint!r} naturally"
             )
     return problems

@@ -1,9 +1,9 @@
 """Pair personas for conversations and give each pair a scenario from `seeds/scenarios.toml`.
 
 Decisions:
-- Matching is greedy in `per_persona` rounds: each round every persona (in a seeded
-  random order) takes the best-scored partner still free in that round and still short of
-  `per_persona` conversations, so appearances spread evenly. Leftovers are paired in a
+- Matching is greedy in `per_persona` rounds: each round takes candidate pairs best
+  score first (ties by seeded draw) while both personas are free in that round and short
+  of `per_persona` conversations, so appearances spread evenly. Leftovers are paired in a
   final pass without the one-per-round rule; whoever is still short is reported in
   `dropped` (reason `no_partner`), never silently skipped.
 - Policies score a candidate pair; ties break by a seeded random draw:
@@ -169,21 +169,20 @@ def _match(
     pairs: list[tuple[str, str, float]] = []
     for strict in [True] * cfg.per_persona + [False]:
         busy: set[str] = set()
-        for pid in rng.sample(ids, len(ids)):
-            if need[pid] == 0 or (strict and pid in busy):
-                continue
-            free = [q for q in ids if q != pid and need[q] > 0 and not (strict and q in busy)]
+        edges = set()
+        for pid in ids:
+            free = [q for q in ids if q != pid and need[q] > 0] if need[pid] else []
             if len(free) > MAX_CANDIDATES:  # bound the O(n^2) scan on large tables
                 free = rng.sample(free, MAX_CANDIDATES)
-            options = [q for q in free if allowed(pid, q)]
-            if not options:
-                continue
-            best = max(options, key=lambda q: key(pid, q))
-            pairs.append((pid, best, key(pid, best)[0]))
-            met[frozenset((pid, best))] += 1
-            need[pid] -= 1
-            need[best] -= 1
-            busy |= {pid, best}
+            edges |= {tuple(sorted((pid, q))) for q in free if allowed(pid, q)}
+        # greedy matching: best-scored edges first, each persona once per strict round
+        for a, b in sorted(edges, key=lambda e: key(*e), reverse=True):
+            if need[a] and need[b] and not (strict and busy & {a, b}) and allowed(a, b):
+                pairs.append((a, b, key(a, b)[0]))
+                met[frozenset((a, b))] += 1
+                need[a] -= 1
+                need[b] -= 1
+                busy |= {a, b}
     _repair(pairs, need, allowed, met, lambda p, q: key(p, q)[0])
     return pairs
 
