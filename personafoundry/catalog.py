@@ -29,6 +29,40 @@ from schemas import TABLES
 VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z][0-9A-Za-z.-]*)?$")
 MANIFEST, SUMS = "manifest.json", "SHA256SUMS"
 
+# Research questions a release answers in one query; the README, the benchmark and the
+# tests run these, so they stay correct as the schemas evolve.
+EXAMPLE_QUERIES = {
+    "critic pass rate by expert and round": (
+        "SELECT item_kind, expert, round, count(*) AS reviews, "
+        "round(avg(passed::INT), 3) AS pass_rate FROM reviews GROUP BY ALL ORDER BY ALL"
+    ),
+    "documents per fact category": (
+        "WITH facts AS (SELECT unnest(facts, recursive := true) FROM personas), "
+        "revealed AS (SELECT document_id, unnest(revealed_fact_ids) AS fact_id FROM documents) "
+        "SELECT category, count(DISTINCT document_id) AS documents FROM revealed "
+        "JOIN facts USING (fact_id) GROUP BY category ORDER BY documents DESC, category"
+    ),
+    "conversations by state pair": (
+        "SELECT least(a.state, b.state) AS state_1, greatest(a.state, b.state) AS state_2, "
+        "count(*) AS conversations FROM conversations c "
+        "JOIN personas a ON a.persona_id = c.persona_ids[1] "
+        "JOIN personas b ON b.persona_id = c.persona_ids[2] "
+        "GROUP BY ALL ORDER BY conversations DESC, state_1, state_2 LIMIT 10"
+    ),
+    "probe evidence by kind and document type": (
+        "SELECT p.kind, d.doc_type, count(*) AS evidence FROM probes p, "
+        "unnest(p.evidence_document_ids) AS e(document_id) "
+        "JOIN documents d ON d.document_id = e.document_id "
+        "GROUP BY ALL ORDER BY evidence DESC, p.kind, d.doc_type"
+    ),
+    "mean conversation critic score by age band": (
+        "SELECT (p.age // 10) * 10 AS age_band, count(*) AS conversations, "
+        "round(avg(list_avg(list_transform(c.critic_scores, lambda s: s.score))), 2) AS mean_score "
+        "FROM conversations c JOIN personas p ON p.persona_id = c.persona_ids[1] "
+        "GROUP BY ALL ORDER BY age_band"
+    ),
+}
+
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()

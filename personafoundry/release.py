@@ -31,6 +31,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,8 +194,10 @@ def cut_release(
         _safe_relpath(rel)  # refuse a bad path before the slow validation
     vcfg = validate_cfg or _section(config, "validate", ValidateConfig)
     rcfg: ReleaseConfig = _section(config, "release", ReleaseConfig)
+    started = time.perf_counter()
     report = validate_tables(tables, vcfg, calibrate=calibrate)
     report.raise_for_failures()
+    validated = time.perf_counter()
     earlier = [v for v in existing_versions(root, name) if version_key(v) < version_key(version)]
     parent = rcfg.parent_version or (earlier[-1] if earlier else None)
     tmp = root / name / f".tmp-{version}-{os.getpid()}-{secrets.token_hex(4)}"
@@ -217,7 +220,13 @@ def cut_release(
             shutil.rmtree(tmp, ignore_errors=True)
     rows = {t: m["rows"] for t, m in manifest["tables"].items()}
     log.info("release: %s %s published at %s rows=%s", name, version, final, rows)
-    return ReleaseResult(final, manifest, report, {"files": len(manifest["files"]), **rows})
+    timing = {
+        "validate_ms": round((validated - started) * 1000),
+        "write_ms": round((time.perf_counter() - validated) * 1000),
+    }
+    return ReleaseResult(
+        final, manifest, report, {"files": len(manifest["files"]), **rows, **timing}
+    )
 
 
 def _publish(tmp: Path, final: Path, name: str, version: str) -> None:

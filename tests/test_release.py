@@ -346,3 +346,14 @@ def test_fallback_shell_runs_statements_and_survives_errors(release: Path, capsy
     run_statements(con, ["SELECT count(*) AS n", "FROM personas;", "SELECT nope;", "CREATE TABLE x AS SELECT 1;", ".quit", "SELECT 2;"])  # fmt: skip
     printed = capsys.readouterr().out
     assert "8" in printed and "nope" in printed
+
+
+def test_example_research_queries_run_on_a_release(release: Path) -> None:
+    from personafoundry.catalog import EXAMPLE_QUERIES
+
+    results = {name: query_release(release, sql) for name, sql in EXAMPLE_QUERIES.items()}
+    assert len(results) == 5 and all(r.num_rows > 0 for r in results.values())
+    pass_rate = results["critic pass rate by expert and round"]
+    assert sum(pass_rate["reviews"].to_pylist()) == 48
+    by_category = results["documents per fact category"]
+    assert sum(by_category["documents"].to_pylist()) == 10  # each document reveals one fact
