@@ -16,6 +16,7 @@ Decisions:
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ SCHEMA_HINTS: dict[str, dict[str, str]] = {
     "date": {"pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
     "datetime": {"pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}$"},
 }
-KNOWN_CHECKS = ("items_sum_to_total",)
+KNOWN_CHECKS = ("items_sum_to_total", "greets_recipient")
 EMPTY_LABEL_LINE = re.compile(r"^[A-Z][\w ]{0,20}:\s*$")
 
 
@@ -74,6 +75,7 @@ class DocType:
     categories: tuple[str, ...] = ()
     counterpart: Literal["required", "optional", "none"] = "none"
     checks: tuple[str, ...] = ()
+    example: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @cached_property
@@ -199,13 +201,31 @@ def _parse_type(name: str, raw: dict[str, Any], source: str) -> DocType:
         categories=tuple(raw.get("categories", [])),
         counterpart=counterpart,
         checks=checks,
+        example=_parse_example(raw.get("example"), where),
         extra={k: v for k, v in raw.items() if k not in DocType.__dataclass_fields__},
     )
+    if doc.example is not None:
+        try:
+            doc.model.model_validate(doc.example)
+        except ValueError as err:
+            raise SeedFileError(f"{where}: example does not fit the fields ({err}).") from None
     for template in (doc.render, doc.title):
         used = {m.split(":")[0].split(".")[0] for m in re.findall(r"\{([^{}]+)\}", template)}
         if used - names:
             raise SeedFileError(f"{where}: template uses unknown fields {sorted(used - names)}.")
     return doc
+
+
+def _parse_example(raw: Any, where: str) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError as err:
+        raise SeedFileError(f"{where}: example is not valid JSON ({err.msg}).") from None
+    if not isinstance(value, dict):
+        raise SeedFileError(f"{where}: example must be one JSON object.")
+    return value
 
 
 def load_catalog(path: str | Path | None = None) -> dict[str, DocType]:

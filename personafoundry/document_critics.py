@@ -39,6 +39,14 @@ PLACEHOLDER = re.compile(
     r"\[[A-Z][A-Za-z ]{1,30}\]|<[a-z][a-z _]{1,30}>|\{[a-z_]+\}|lorem ipsum|\bXXX+\b|\bN/A\b",
     re.IGNORECASE,
 )
+PASTED_MAX = 0.6
+FREE_TEXT_MIN = 20
+GREETING = re.compile(r"\s*(?:hi|hello|hey|dear)\s+([A-Za-z]+)", re.IGNORECASE)
+META_TITLE = re.compile(
+    r"\b(personal (information|details|communication)|self[- ]brief|profile|persona|"
+    r"document|details about)\b",
+    re.IGNORECASE,
+)
 EXPOSITION = (
     re.compile(r"\b(as|being) an? \d{1,3}[- ]year[- ]old\b", re.IGNORECASE),
     re.compile(r"\bI am an? \d{1,3}[- ]year[- ]old\b", re.IGNORECASE),
@@ -150,6 +158,8 @@ def format_problems(candidate: BaseModel, ctx: DocContext) -> list[str]:
                 problems.append(f"{path} {raw} is far from the document date; use {planned}")
     if "items_sum_to_total" in ctx.doc_type.checks:
         problems += _sum_problems(values)
+    if "greets_recipient" in ctx.doc_type.checks:
+        problems += _greeting_problems(values)
     _, body = ctx.render(candidate)
     if PLACEHOLDER.search(body):
         problems.append(f"remove the placeholder {PLACEHOLDER.search(body).group(0)!r}")
@@ -174,12 +184,45 @@ def _sum_problems(values: dict[str, Any]) -> list[str]:
     return []
 
 
+def _greeting_problems(values: dict[str, Any]) -> list[str]:
+    sender = (values.get("sender") or "").split()
+    match = GREETING.match(values.get("text") or "")
+    if sender and match and match.group(1).lower() == sender[0].lower():
+        recipient = (values.get("recipient") or "the recipient").split()[0]
+        return [f"the email is from {sender[0]} but greets {sender[0]}; greet {recipient}"]
+    return []
+
+
+def _free_text(value: Any) -> list[str]:
+    """Every string of a reply longer than a label (dates and names excluded)."""
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _free_text(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _free_text(v)]
+    return [value] if isinstance(value, str) and len(value) > FREE_TEXT_MIN else []
+
+
+def _pasted_share(values: dict[str, Any], ctx: DocContext) -> float:
+    """Share of the free-text words that are planned fact statements copied verbatim."""
+    text = " ".join(words(" ".join(_free_text(values))))
+    pasted = 0
+    for fact in ctx.planned:
+        phrase = " ".join(words(fact["statement"]))
+        if phrase and phrase in text:
+            pasted += len(phrase.split())
+    return pasted / max(len(text.split()), 1)
+
+
 def leakage_problems(candidate: BaseModel, ctx: DocContext) -> list[str]:
-    """Exposition that no real document contains: age/job introductions, meta talk."""
-    _, body = ctx.render(candidate)
+    """Exposition no real document contains: introductions, meta talk, pasted fact lists."""
+    title, body = ctx.render(candidate)
     problems = [
         f"remove the exposition {m.group(0)!r}" for rx in EXPOSITION if (m := rx.search(body))
     ]
+    if META_TITLE.search(title):
+        problems.append(f"the title {title!r} describes the person; write a real title")
+    if _pasted_share(candidate.model_dump(), ctx) > PASTED_MAX:
+        problems.append("the text mostly copies the facts; show them in the document's own words")
     job = (ctx.persona.get("occupation") or "").strip()
     if job and re.search(rf"\bas an? {re.escape(job)}\b", body, re.IGNORECASE):
         problems.append(f"remove 'as a {job}': real documents do not introduce their owner")

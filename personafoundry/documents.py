@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -35,6 +37,7 @@ from personafoundry.doc_catalog import DocType, Prompt, load_catalog, load_promp
 from personafoundry.document_critics import DocContext, build_experts
 from personafoundry.ids import stable_hash
 from personafoundry.llm import LlmClient, LlmResult
+from personafoundry.probes import answer_span
 from schemas import get_schema
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,7 @@ EXTRA_FIELDS = (
     pa.field("is_distractor", pa.bool_(), metadata={"description": "noise document"}),
     pa.field("counterpart_id", pa.string(), metadata={"description": "persona named in it"}),
 )
+DATE_RX = re.compile(r"\d{4}-\d{2}-\d{2}")
 PERSONA_COLUMNS = ("persona_id", "name", "age", "sex", "occupation", "state", "facts")
 
 
@@ -68,6 +72,21 @@ def item_seed(rng_seed: int, *parts: Any) -> int:
     return int(stable_hash([rng_seed, *parts], 8), 16)
 
 
+def example_text(doc_type: DocType, when: datetime) -> str:
+    """The type's exemplar as JSON, its dates moved to the planned date (small models copy
+    dates from examples, and the format expert would then reject them)."""
+    if doc_type.example is None:
+        return "(none)"
+    text = json.dumps(doc_type.example, ensure_ascii=False)
+    return DATE_RX.sub(when.strftime("%Y-%m-%d"), text)
+
+
+def _with_key(statement: str) -> str:
+    """The statement plus the detail a reader must find in the document ("keep: $1,150")."""
+    span = answer_span(statement)
+    return f"{statement} (keep: {span})" if span else statement
+
+
 def generate_messages(prompt: Prompt, ctx: DocContext) -> list[dict[str, str]]:
     """The generator's first-round messages for one planned document (pure)."""
     p = ctx.persona
@@ -79,7 +98,7 @@ def generate_messages(prompt: Prompt, ctx: DocContext) -> list[dict[str, str]]:
         counterpart = "Invent the other person's full name.\n"
     else:
         counterpart = ""
-    explicit = [f["statement"] for f in ctx.planned if not f["implied"]]
+    explicit = [_with_key(f["statement"]) for f in ctx.planned if not f["implied"]]
     implied = [f["statement"] for f in ctx.planned if f["implied"]]
     facts = (
         f"It must clearly show these facts (as {first} would put them):\n"
@@ -101,6 +120,7 @@ def generate_messages(prompt: Prompt, ctx: DocContext) -> list[dict[str, str]]:
             f'"{ctx.distractor_text}"\n'
         )
     return prompt.messages(
+        example=example_text(ctx.doc_type, ctx.timestamp),
         label=ctx.doc_type.label,
         spec=ctx.doc_type.spec,
         name=p.get("name") or "unknown",

@@ -333,3 +333,34 @@ def test_generator_prompt_names_counterpart_facts_and_hints(
 
 def test_defaults_documents_config_is_valid() -> None:
     assert DocumentsConfig().per_persona >= 1
+
+
+def test_leakage_expert_flags_meta_titles_and_pasted_fact_lists() -> None:
+    pasted = CATALOG["journal_note"].model(
+        date="2024-03-02", title="Personal Information and Details", text=RENT["statement"]
+    )
+    problems = leakage_problems(pasted, ctx("journal_note", [RENT]))
+    assert len(problems) == 2 and "write a real title" in problems[0]
+    assert "copies the facts" in problems[1]
+
+
+def test_format_expert_flags_an_email_that_greets_its_own_sender() -> None:
+    mail = CATALOG["email"].model(
+        sender="Maria Lopez",
+        recipient="Tom Reed",
+        date="2024-03-02",
+        subject="Rent",
+        text="Hi Maria, rent is due. Maria",
+    )
+    assert format_problems(mail, ctx("email")) == [
+        "the email is from Maria but greets Maria; greet Tom"
+    ]
+
+
+def test_every_catalog_example_fits_its_schema_and_renders() -> None:
+    for doc_type in CATALOG.values():
+        assert doc_type.example is not None, doc_type.name
+        title, body = doc_type.render_text(
+            doc_type.model.model_validate(doc_type.example).model_dump()
+        )
+        assert title and body and "{" not in body
