@@ -160,9 +160,35 @@ class DocumentsConfig(_Section):
 
 
 class DedupConfig(_Section):
-    threshold: float = Field(0.5, gt=0, lt=1, description="Jaccard threshold")
-    num_perm: int = Field(128, ge=16)
-    shingle_size: int = Field(3, ge=1, description="word n-gram size")
+    """Near-duplicate removal; defaults come from `benchmarks/dedup.py` (see docs/dedup.md)."""
+
+    threshold: float = Field(
+        0.5, gt=0, lt=1, description="Jaccard similarity at or above which items are duplicates"
+    )
+    shingle_size: int = Field(3, ge=1, le=16, description="word n-gram size")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations")
+    seed: int = Field(
+        1,
+        ge=0,
+        description="MinHash permutation seed; fixed (not the run seed) so that "
+        "indexes of different runs and releases stay comparable",
+    )
+    min_recall: float = Field(
+        0.99, gt=0, lt=1, description="LSH bands: P(candidate) of a pair exactly at the threshold"
+    )
+    verify: Literal["exact", "estimated"] = Field(
+        "exact", description="candidate check: exact shingle-set Jaccard or the MinHash estimate"
+    )
+    chunk_rows: int = Field(32_768, ge=1, description="rows per signature chunk (bounds memory)")
+    workers: int = Field(2, ge=1, le=64, description="threads computing signature chunks")
+    text_fields: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "personas": ["narrative", "facts.statement"],
+            "conversations": ["turns.text"],
+            "documents": ["title", "body"],
+        },
+        description="columns compared per table; `a.b` = field b of list/struct column a",
+    )
 
 
 class ValidateConfig(_Section):

@@ -1,0 +1,319 @@
+"""Dedup benchmark: throughput vs datasketch, recall/precision per edit rate, 1M-document scale.
+
+Prints one JSON object on stdout. The corpus is generated (seeded): ~150-word documents
+from a Zipf vocabulary of pseudo-words with capitals and punctuation, plus
+- planted near-duplicates of distinct originals at several edit rates: 1/3/5/10 % word
+  substitutions, a reordering (a 20-word block moved), 5 % word insertions;
+- "related but distinct" pairs sharing a template (alternating 10-word template and fill
+  blocks), which a dedup must keep.
+Ground truth is the exact Jaccard of word n-gram sets, computed by a separate pure-Python
+normaliser. Recall counts planted pairs with true Jaccard >= threshold that end up in one
+cluster; precision is the share of reported (removed, kept) pairs whose true Jaccard is
+>= threshold. `--quick` runs the 20,000-document corpus only; the default also runs
+1,000,000 documents in a child process (wall time and its peak RSS). `--curve` adds the
+ideal recall/precision over shingle sizes and thresholds used to choose the defaults.
+
+Run: .venv/bin/python benchmarks/dedup.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from personafoundry import minhash as mh
+from personafoundry.config import DedupConfig
+from personafoundry.dedup import dedup_table
+
+VOCAB = 30_000
+WORDS = 150
+EDITS = {"sub1": 0.01, "sub3": 0.03, "sub5": 0.05, "sub10": 0.10, "reorder": 0.0, "insert5": 0.05}
+COPY_SHARE = 0.2  # share of the corpus that is planted copies
+RELATED_SHARE = 0.05  # share that is template-related distinct documents
+_SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"]
+
+
+def vocabulary(rng: np.random.Generator) -> pa.Array:
+    """VOCAB distinct pseudo-words, then their Capitalised and "word," / "word." forms."""
+    words: list[str] = []
+    seen: set[str] = set()
+    while len(words) < VOCAB:
+        w = "".join(rng.choice(_SYLLABLES, size=int(rng.integers(1, 4))))
+        if w not in seen:
+            seen.add(w)
+            words.append(w)
+    return pa.array(words + [w.capitalize() for w in words] + [w + "," for w in words]
+                    + [w + "." for w in words])  # fmt: skip
+
+
+def sample_words(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Word ranks from a Zipf(1.07) law over the vocabulary, like English text."""
+    p = 1.0 / np.arange(1, VOCAB + 1) ** 1.07
+    return np.searchsorted(np.cumsum(p / p.sum()), rng.random(n)).astype(np.int32)
+
+
+def edit(rng: np.random.Generator, doc: np.ndarray, kind: str) -> np.ndarray:
+    """A near-copy of one document (word ranks) under one edit kind."""
+    doc = doc.copy()
+    if kind.startswith("sub"):
+        pos = rng.choice(len(doc), size=max(1, round(EDITS[kind] * len(doc))), replace=False)
+        doc[pos] = sample_words(rng, len(pos))
+        return doc
+    if kind == "insert5":
+        pos = np.sort(rng.choice(len(doc), size=round(0.05 * len(doc)), replace=False))
+        return np.insert(doc, pos, sample_words(rng, len(pos)))
+    start, dest = rng.integers(0, len(doc) - 20, size=2)
+    block = doc[start : start + 20]
+    rest = np.delete(doc, np.arange(start, start + 20))
+    return np.insert(rest, min(dest, len(rest)), block)
+
+
+def related(rng: np.random.Generator, doc: np.ndarray) -> np.ndarray:
+    """A distinct document sharing a template: every other 10-word block is rewritten."""
+    doc = doc.copy()
+    for s in range(10, len(doc), 20):
+        doc[s : s + 10] = sample_words(rng, len(doc[s : s + 10]))
+    return doc
+
+
+def render(vocab: pa.Array, docs: list[np.ndarray], rng: np.random.Generator) -> pa.Array:
+    """Texts from word ranks: ~6 % of words end a sentence, ~4 % carry a comma."""
+    lengths = np.array([len(d) for d in docs])
+    ranks = np.concatenate(docs)
+    r = rng.random(len(ranks))
+    form = np.select([r < 0.90, r < 0.94], [0, 2], 3)  # 0 plain, 1 Capital, 2 comma, 3 period
+    cap = np.zeros(len(ranks), bool)
+    cap[1:] = form[:-1] == 3
+    form = np.where(cap & (form == 0), 1, form)
+    words = vocab.take(pa.array(ranks + VOCAB * form))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+    return pc.binary_join(pa.LargeListArray.from_arrays(offsets, words), " ")
+
+
+def corpus(n: int, seed: int = 7) -> tuple[pa.Table, dict]:
+    """A documents table of n rows and its plan: (original, copy, kind) per planted pair."""
+    rng = np.random.default_rng(seed)
+    vocab = vocabulary(rng)
+    n_copies, n_related = int(n * COPY_SHARE), int(n * RELATED_SHARE)
+    n_orig = n - n_copies - n_related
+    lengths = rng.integers(WORDS - 30, WORDS + 31, size=n_orig)
+    flat = sample_words(rng, int(lengths.sum()))
+    docs = np.split(flat, np.cumsum(lengths)[:-1])
+    kinds = list(EDITS)
+    pairs = []
+    sources = rng.choice(n_orig, size=n_copies + n_related, replace=False)
+    for i, src in enumerate(sources):
+        if i < n_copies:
+            kind = kinds[i % len(kinds)]
+            docs.append(edit(rng, docs[src], kind))
+        else:
+            kind = "related"
+            docs.append(related(rng, docs[src]))
+        pairs.append((int(src), len(docs) - 1, kind))
+    texts = pa.chunked_array([render(vocab, docs[s : s + 50_000], rng)
+                              for s in range(0, len(docs), 50_000)])  # fmt: skip
+    del docs, flat
+    ids = [f"doc_{i:016x}" for i in range(n)]
+    scores = rng.integers(1, 6, size=n).astype(np.float64)
+    critic = pa.ListArray.from_arrays(
+        pa.array(np.arange(n + 1, dtype=np.int32)),
+        pa.StructArray.from_arrays(
+            [pa.array(["overall"] * n), pa.array(scores), pa.array(scores >= 3)],
+            ["expert", "score", "passed"],
+        ),
+    )
+    table = pa.table({"document_id": ids, "title": pa.nulls(n, pa.string()), "body": texts,
+                      "critic_scores": critic})  # fmt: skip
+    return table, {"pairs": pairs}
+
+
+_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def ngram_set(text: str, size: int) -> set[tuple[str, ...]]:
+    """Independent reference shingling (ASCII corpus): lower, split on non-alnum, n-grams."""
+    w = [t for t in _WORD.split(text.lower()) if t]
+    if len(w) < size:
+        return {tuple(w)} if w else set()
+    return {tuple(w[i : i + size]) for i in range(len(w) - size + 1)}
+
+
+def jaccard(a: str, b: str, size: int) -> float:
+    x, y = ngram_set(a, size), ngram_set(b, size)
+    return len(x & y) / len(x | y) if x or y else 0.0
+
+
+def quality(table: pa.Table, plan: dict, result, cfg: DedupConfig) -> dict:
+    """Recall and precision per edit kind (see module docstring)."""
+    body = table["body"]
+    ids = table["document_id"].to_pylist()
+    row = {d: i for i, d in enumerate(ids)}
+    kept_of = dict(zip(result.duplicates["item_id"].to_pylist(),
+                       result.duplicates["kept_id"].to_pylist()))  # fmt: skip
+    kind_of = {}
+    per: dict[str, dict] = {}
+    for src, dst, kind in plan["pairs"]:
+        kind_of[frozenset((src, dst))] = kind
+        j = jaccard(body[src].as_py(), body[dst].as_py(), cfg.shingle_size)
+        found = kept_of.get(ids[dst]) == ids[src] or kept_of.get(ids[src]) == ids[dst]
+        s = per.setdefault(kind, {"pairs": 0, "true": 0, "found_true": 0, "caught": 0, "j": []})
+        s["pairs"] += 1
+        s["j"].append(j)
+        s["caught"] += found
+        if j >= cfg.threshold:
+            s["true"] += 1
+            s["found_true"] += found
+    reported: dict[str, list[int]] = {}
+    for item, kept in kept_of.items():
+        a, b = row[item], row[kept]
+        kind = kind_of.get(frozenset((a, b)), "unplanted")
+        ok = jaccard(body[a].as_py(), body[b].as_py(), cfg.shingle_size) >= cfg.threshold
+        reported.setdefault(kind, []).append(ok)
+    out = {}
+    for kind, s in per.items():
+        rep = reported.get(kind, [])
+        out[kind] = {
+            "recall": round(s["found_true"] / s["true"], 4) if s["true"] else None,
+            "precision": round(sum(rep) / len(rep), 4) if rep else None,
+            "planted_pairs": s["pairs"], "true_pairs": s["true"],
+            "share_caught": round(s["caught"] / s["pairs"], 4),
+            "mean_true_jaccard": round(float(np.mean(s["j"])), 3),
+        }  # fmt: skip
+    rep = reported.get("unplanted", [])
+    out["unplanted"] = {
+        "reported": len(rep),
+        "precision": round(sum(rep) / len(rep), 4) if rep else None,
+    }
+    return out
+
+
+def datasketch_baseline(texts: list[str], cfg: DedupConfig, bands: int, rows: int) -> float:
+    """Seconds for text -> clusters with MinHash.bulk + MinHashLSH (same shingles and bands)."""
+    from datasketch import MinHash, MinHashLSH
+
+    start = time.perf_counter()
+    n = cfg.shingle_size
+    shingles = [[" ".join(g).encode() for g in ngram_set(t, n)] for t in texts]
+    sketches = MinHash.bulk(shingles, num_perm=cfg.num_perm, seed=cfg.seed)
+    lsh = MinHashLSH(num_perm=cfg.num_perm, params=(bands, rows))
+    with lsh.insertion_session() as session:
+        for i, m in enumerate(sketches):
+            session.insert(i, m)
+    parent = list(range(len(texts)))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i, m in enumerate(sketches):
+        for j in lsh.query(m):
+            if j != i and m.jaccard(sketches[j]) >= cfg.threshold:
+                a, b = root(i), root(j)
+                parent[max(a, b)] = min(a, b)
+    clusters = {root(i) for i in range(len(texts))}
+    assert clusters
+    return time.perf_counter() - start
+
+
+def curve(table: pa.Table, plan: dict, per_kind: int = 300) -> dict:
+    """Ideal recall (share of planted copies with true J >= t) and the share of related
+    distinct pairs with J >= t, per shingle size and threshold: what the defaults rest on."""
+    body = table["body"]
+    by_kind: dict[str, list[tuple[int, int]]] = {}
+    for src, dst, kind in plan["pairs"]:
+        if len(by_kind.setdefault(kind, [])) < per_kind:
+            by_kind[kind].append((src, dst))
+    out = {}
+    for size in (1, 2, 3, 4, 5):
+        js = {k: np.array([jaccard(body[a].as_py(), body[b].as_py(), size) for a, b in v])
+              for k, v in by_kind.items()}  # fmt: skip
+        out[f"n{size}"] = {
+            f"t{t:.1f}": {k: round(float((j >= t).mean()), 3) for k, j in js.items()}
+            for t in (0.5, 0.6, 0.7, 0.8, 0.9)
+        }
+        out[f"n{size}"]["mean_j"] = {k: round(float(j.mean()), 3) for k, j in js.items()}
+    return out
+
+
+def scale_run(n: int) -> dict:
+    """Generate n documents, dedup them with the defaults, report time and peak memory."""
+    t0 = time.perf_counter()
+    table, _ = corpus(n)
+    gen_s = time.perf_counter() - t0
+    cfg = DedupConfig()
+    t1 = time.perf_counter()
+    result = dedup_table(table, cfg, table_name="documents")
+    wall = time.perf_counter() - t1
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return {"docs": n, "wall_s": round(wall, 1), "docs_per_s": round(n / wall),
+            "peak_rss_gib": round(peak, 2), "generate_s": round(gen_s, 1),
+            "duplicates": result.stats["duplicates"]}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20,000 documents only")
+    parser.add_argument("--curve", action="store_true", help="add the shingle/threshold curve")
+    parser.add_argument("--scale", type=int, default=1_000_000, help="documents of the big run")
+    parser.add_argument("--scale-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.scale_child:
+        print(json.dumps(scale_run(args.scale_child)))
+        return
+    cfg = DedupConfig()
+    bands, rows = mh.lsh_params(cfg.threshold, cfg.num_perm, cfg.min_recall)
+    table, plan = corpus(20_000)
+    dedup_table(table.slice(0, 500), cfg, table_name="documents")  # warm-up (imports, caches)
+    start = time.perf_counter()
+    result = dedup_table(table, cfg, table_name="documents")
+    stage_s = time.perf_counter() - start
+    texts = table["body"].to_pylist()
+    base_s = datasketch_baseline(texts, cfg, bands, rows)
+    per_kind = quality(table, plan, result, cfg)
+    edits = [k for k in EDITS]
+    report = {
+        "corpus": {"docs": table.num_rows, "words_per_doc": f"{WORDS - 30}-{WORDS + 30}",
+                   "planted_pairs_per_kind": per_kind[edits[0]]["planted_pairs"]},
+        "settings": {"threshold": cfg.threshold, "shingle_size": cfg.shingle_size,
+                     "num_perm": cfg.num_perm, "bands": bands, "rows": rows,
+                     "verify": cfg.verify, "workers": cfg.workers},
+        "docs_per_s": round(table.num_rows / stage_s),
+        "datasketch_docs_per_s": round(table.num_rows / base_s),
+        "speedup_vs_datasketch": round(base_s / stage_s, 1),
+        "recall": {k: per_kind[k]["recall"] for k in edits},
+        "precision": {k: per_kind[k]["precision"] for k in edits},
+        "related_distinct_removed": per_kind["related"]["share_caught"],
+        "unplanted_reported": per_kind["unplanted"],
+        "per_kind": per_kind,
+        "stats": result.stats,
+        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+    }  # fmt: skip
+    if args.curve:
+        report["curve"] = curve(table, plan)
+    if not args.quick:
+        child = subprocess.run(
+            [sys.executable, __file__, "--scale-child", str(args.scale)],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        big = json.loads(child.stdout.strip().splitlines()[-1])
+        report["scale"] = big
+        report["peak_rss_gib"] = big["peak_rss_gib"]
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
