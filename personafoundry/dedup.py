@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 
 from personafoundry import minhash as mh
 from personafoundry.config import DedupConfig
+from personafoundry.dedup_graph import Clusters, Graph, cluster, link_similarity, verified_edges
 from personafoundry.dedup_index import (
     DedupIndex,
     compatible_index,
@@ -44,14 +45,12 @@ from personafoundry.dedup_index import (
     save_index,
 )
 from personafoundry.errors import ConfigError
-from personafoundry.ids import make_id
 from schemas.duplicates import SCHEMA as DUPLICATES_SCHEMA
 
 __all__ = ["DedupIndex", "DedupResult", "dedup_table", "load_index", "save_index", "table_text"]
 
 log = logging.getLogger(__name__)
 
-PREFILTER_SIGMAS = 4.0
 REASON = "near_duplicate"
 _NEWLINE = pa.scalar("\n", pa.large_string())
 
@@ -130,183 +129,9 @@ def _signatures(
     return sigs, valid
 
 
-@dataclass(frozen=True)
-class _Sets:
-    """Sorted unique shingle hashes of some table rows (flat + offsets), by table row."""
-
-    flat: np.ndarray
-    offsets: np.ndarray
-    slot: np.ndarray  # table row -> position, -1 when not computed
-
-    def jaccard(self, row_pairs: np.ndarray) -> np.ndarray:
-        return mh.exact_jaccard(self.flat, self.offsets, self.slot[row_pairs])
-
-
-@dataclass(frozen=True)
-class _Graph:
-    """Nodes 0..k-1 are this table's new rows, k.. the index entries of the same table."""
-
-    table: pa.Table
-    fields: list[str]
-    cfg: DedupConfig
-    new: np.ndarray  # table row of each new node
-    sigs: np.ndarray  # (k, num_perm) signatures of the new nodes
-    old: pa.Table
-    old_sigs: np.ndarray
-
-    @property
-    def k(self) -> int:
-        return len(self.new)
-
-    def estimate(self, pairs: np.ndarray) -> np.ndarray:
-        """MinHash estimate per node pair (i < j, i always new)."""
-        out = np.empty(len(pairs))
-        to_old = pairs[:, 1] >= self.k
-        out[~to_old] = mh.estimated_jaccard(self.sigs, self.sigs, pairs[~to_old])
-        out[to_old] = mh.estimated_jaccard(self.sigs, self.old_sigs, pairs[to_old] - [0, self.k])
-        return out
-
-    def shingle_sets(self, nodes: np.ndarray) -> _Sets:
-        """Recompute the shingle sets of these new nodes' rows, chunk by chunk."""
-        rows = self.new[nodes]
-        slot = np.full(self.table.num_rows, -1, np.int64)
-        slot[rows] = np.arange(len(rows))
-        parts, offs, base = [np.zeros(0, np.uint64)], [np.zeros(1, np.int64)], 0
-        for s in range(0, len(rows), self.cfg.chunk_rows):
-            texts = table_text(
-                self.table.take(pa.array(rows[s : s + self.cfg.chunk_rows])), self.fields
-            )
-            flat, offsets = mh.unique_sets(*mh.shingle_hashes(texts, self.cfg.shingle_size))
-            parts.append(flat)
-            offs.append(offsets[1:] + base)
-            base += int(offsets[-1])
-        return _Sets(np.concatenate(parts), np.concatenate(offs), slot)
-
-    def similarity(self, pairs: np.ndarray, sets: _Sets | None) -> np.ndarray:
-        """Exact Jaccard for new-new pairs when `sets` is given, else the estimate."""
-        sims = self.estimate(pairs)
-        both_new = np.flatnonzero(pairs[:, 1] < self.k) if sets is not None else []
-        if len(both_new):
-            sims[both_new] = sets.jaccard(self.new[pairs[both_new]])
-        return sims
-
-
-def _verified_edges(
-    graph: _Graph, pairs: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, _Sets | None]:
-    """Candidate pairs at or above the threshold, their similarity, and the sets used."""
-    cfg = graph.cfg
-    sims = graph.estimate(pairs)
-    sets = None
-    if cfg.verify == "exact":
-        margin = PREFILTER_SIGMAS * np.sqrt(cfg.threshold * (1 - cfg.threshold) / cfg.num_perm)
-        near = sims >= cfg.threshold - margin
-        pairs = pairs[near]
-        sets = graph.shingle_sets(np.unique(pairs[pairs[:, 1] < graph.k]))
-        sims = graph.similarity(pairs, sets)
-    ok = sims >= cfg.threshold
-    return pairs[ok], sims[ok], sets
-
-
-def _link_similarity(
-    graph: _Graph, link: np.ndarray, edges: np.ndarray, edge_sims: np.ndarray, sets: _Sets | None
-) -> np.ndarray:
-    """Similarity of each removed node to its keeper: the verified edge's value when they are
-    directly linked (the usual case), else computed like the edges were."""
-    n = np.int64(max(graph.k + graph.old.num_rows, 1))
-    pairs = np.sort(link, axis=1)
-    codes, edge_codes = pairs[:, 0] * n + pairs[:, 1], edges[:, 0] * n + edges[:, 1]
-    at = np.searchsorted(edge_codes, codes)  # edges come sorted from candidate_pairs
-    found = at < len(edge_codes)
-    found[found] = edge_codes[at[found]] == codes[found]
-    sims = np.zeros(len(link))
-    sims[found] = edge_sims[at[found]]
-    sims[~found] = graph.similarity(pairs[~found], sets)
-    return sims
-
-
-def _first_per_label(labels: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(label, first position in `order`) for every label that appears."""
-    lab = labels[order]
-    first = np.ones(len(lab), bool)
-    first[1:] = lab[1:] != lab[:-1]
-    return lab[first], order[first]
-
-
-def _cluster_id(table_name: str, founder_id: str) -> str:
-    return make_id("dup", 0, table_name, founder_id)
-
-
-def _keepers(
-    graph: _Graph, labels: np.ndarray, scores: np.ndarray, id_rank: np.ndarray, name: str
-) -> tuple[np.ndarray, dict[int, str]]:
-    """Kept node per component label (an old kept entry if any, else the best new node),
-    and the cluster id of each old keeper (stored, or derived for a singleton)."""
-    k = graph.k
-    keeper = np.full(len(labels), -1, np.int64)
-    lab, node = _first_per_label(labels[:k], np.lexsort((id_rank, -scores, labels[:k])))
-    keeper[lab] = node
-    touched = np.flatnonzero(np.isin(labels[k:], labels[:k]))  # old entries a new item reached
-    if not len(touched):
-        return keeper, {}
-    picked = graph.old.take(pa.array(touched))
-    stored, items = picked["cluster_id"].to_pylist(), picked["item_id"].to_pylist()
-    eff = np.array([c or _cluster_id(name, i) for c, i in zip(stored, items)], dtype=object)
-    rank = np.argsort(np.argsort(eff))
-    order = np.lexsort((rank, ~picked["is_kept"].to_numpy(), labels[k:][touched]))
-    lab, pos = _first_per_label(labels[k:][touched], order)
-    keeper[lab] = touched[pos] + k
-    return keeper, {int(touched[p]) + k: str(eff[p]) for p in pos}
-
-
-def _cluster_edges(old: pa.Table, k: int) -> np.ndarray:
-    """Chain edges between old entries that already share a cluster id (null = singleton)."""
-    col = old["cluster_id"].combine_chunks()
-    rows = np.flatnonzero(col.is_valid().to_numpy(zero_copy_only=False))
-    codes = pc.dictionary_encode(col.drop_null()).indices.to_numpy()
-    order = np.argsort(codes, kind="stable")
-    same = np.flatnonzero(codes[order][1:] == codes[order][:-1])
-    return np.stack([rows[order[same]], rows[order[same + 1]]], axis=1).astype(np.int64) + k
-
-
-@dataclass(frozen=True)
-class _Clusters:
-    """Who keeps whom: per new node its kept node (itself if kept) and cluster id."""
-
-    keeper: np.ndarray
-    cluster: np.ndarray  # object array; None for an item alone in its cluster
-    node_ids: np.ndarray  # item id per node, new then old
-    count: int  # clusters that lost at least one member
-
-    @property
-    def removed(self) -> np.ndarray:
-        return np.flatnonzero(self.keeper != np.arange(len(self.keeper)))
-
-
-def _cluster(
-    graph: _Graph, edges: np.ndarray, new_ids: pa.Array, scores: np.ndarray, name: str
-) -> _Clusters:
-    """Union-find over verified edges plus the index's existing clusters; pick keepers."""
-    k = graph.k
-    all_edges = np.concatenate([edges, _cluster_edges(graph.old, k)])
-    labels = mh.connected_components(k + graph.old.num_rows, all_edges)
-    id_rank = np.argsort(pc.sort_indices(new_ids).to_numpy())
-    keeper_of, old_clusters = _keepers(graph, labels, scores, id_rank, name)
-    keeper = keeper_of[labels[:k]]
-    node_ids = np.concatenate(
-        [new_ids.to_numpy(zero_copy_only=False), graph.old["item_id"].to_numpy()]
-    )
-    cluster_of = {
-        int(q): old_clusters[q] if q >= k else _cluster_id(name, node_ids[q])
-        for q in np.unique(keeper[keeper != np.arange(k)])
-    }
-    cluster = np.array([cluster_of.get(int(q)) for q in keeper], dtype=object)
-    return _Clusters(keeper, cluster, node_ids, len(cluster_of))
-
-
 def _updated_index(
-    index: DedupIndex, graph: _Graph, keys: np.ndarray, new_ids: pa.Array,
-    clusters: _Clusters, name: str,
+    index: DedupIndex, graph: Graph, keys: np.ndarray, new_ids: pa.Array,
+    clusters: Clusters, name: str,
 ) -> DedupIndex:  # fmt: skip
     """The index plus this table's new items (an item indexed before is not added twice)."""
     entries = pa.table(
@@ -362,22 +187,27 @@ def dedup_table(
     carried = pc.is_in(ids, value_set=kept_before).to_numpy(zero_copy_only=False)
     sigs, valid = _signatures(table, fields, cfg)
     new = np.flatnonzero(valid & ~carried)
-    graph = _Graph(table, fields, cfg, new, sigs[new], old, matrix(old["signature"], cfg.num_perm))
+
+    def texts(rows: np.ndarray) -> pa.Array:
+        return table_text(table.take(pa.array(rows)), fields)
+
+    old_sigs = matrix(old["signature"], cfg.num_perm)
+    graph = Graph(texts, table.num_rows, cfg, new, sigs[new], old, old_sigs)
     del sigs
     keys = mh.band_keys(graph.sigs, bands, rows)
     pairs = mh.candidate_pairs(np.concatenate([keys, matrix(old["band_keys"], bands)]))
     pairs = pairs[pairs[:, 0] < graph.k]  # old-old pairs were settled when they were released
-    edges, edge_sims, sets = _verified_edges(graph, pairs)
+    edges, edge_sims, sets = verified_edges(graph, pairs)
     new_ids = ids.take(pa.array(new))
     scores = row_scores(table, score_column)[new]
-    clusters = _cluster(graph, edges, new_ids, scores, table_name)
+    clusters = cluster(graph, edges, new_ids, scores, table_name)
     removed = clusters.removed
     link = np.stack([removed, clusters.keeper[removed]], axis=1)
     duplicates = pa.table(
         {
             "table": [table_name] * len(removed), "item_id": clusters.node_ids[removed],
             "kept_id": clusters.node_ids[link[:, 1]], "cluster_id": clusters.cluster[removed],
-            "similarity": _link_similarity(graph, link, edges, edge_sims, sets),
+            "similarity": link_similarity(graph, link, edges, edge_sims, sets),
             "reason": [REASON] * len(removed),
         },
         schema=DUPLICATES_SCHEMA.arrow_schema(),
