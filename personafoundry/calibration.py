@@ -47,21 +47,35 @@ class CalibrationReport:
 
     def to_markdown(self) -> str:
         d = self.data
-        lines = ["# Census calibration report", "",
-                 f"Census vintage: {d['vintage']}  ", f"Tables: {', '.join(d['tables'])}  ",
-                 f"Census personas: {d['rows']} (seed personas excluded: {d['excluded_rows']})  ",
-                 f"Conditions: {d['conditions'] or 'none (full US population)'}  ",
-                 f"Targets: {d['target_source']}", "",
-                 f"Max TVD: {d['max_tvd']:.4f}; rule violations: {d['rule_violations_total']}", "",
-                 "| attribute | universe | n | TVD |", "|---|---|---:|---:|"]  # fmt: skip
+        lines = [
+            "# Census calibration report",
+            "",
+            f"Census vintage: {d['vintage']}  ",
+            f"Tables: {', '.join(d['tables'])}  ",
+            f"Census personas: {d['rows']} (seed personas excluded: {d['excluded_rows']})  ",
+            f"Conditions: {d['conditions'] or 'none (full US population)'}  ",
+            f"Targets: {d['target_source']}",
+            "",
+            f"Max TVD: {d['max_tvd']:.4f}; rule violations: {d['rule_violations_total']}",
+            "",
+            "| attribute | universe | n | TVD |",
+            "|---|---|---:|---:|",
+        ]
         sections = {**d["attributes"], **d["two_way"]}
         for name, a in sections.items():
             lines.append(f"| {name} | {a['universe']} | {a['n']} | {a['tvd']:.4f} |")
         for name, a in sections.items():
-            lines += ["", f"## {name} ({a['universe']})", "",
-                      "| category | target | sampled |", "|---|---:|---:|"]  # fmt: skip
-            lines += [f"| {c['category']} | {c['target']:.4f} | {c['sampled']:.4f} |"
-                      for c in a["categories"]]  # fmt: skip
+            lines += [
+                "",
+                f"## {name} ({a['universe']})",
+                "",
+                "| category | target | sampled |",
+                "|---|---:|---:|",
+            ]
+            lines += [
+                f"| {c['category']} | {c['target']:.4f} | {c['sampled']:.4f} |"
+                for c in a["categories"]
+            ]
         lines += ["", "## Rule violations (rules.toml)", "", "| rule | rows |", "|---|---:|"]
         lines += [f"| {k} | {v} |" for k, v in d["rule_violations"].items()]
         for name, tab in {**d["cross_tabs"], **d["skew"]}.items():
@@ -71,8 +85,10 @@ class CalibrationReport:
 
 def _frame_md(frame: pd.DataFrame) -> str:
     head = "| | " + " | ".join(map(str, frame.columns)) + " |"
-    rows = [f"| {i} | " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r)
-            + " |" for i, r in zip(frame.index, frame.to_numpy())]  # fmt: skip
+    rows = [
+        f"| {i} | " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r) + " |"
+        for i, r in zip(frame.index, frame.to_numpy())
+    ]
     return "\n".join([head, "|" + "---|" * (len(frame.columns) + 1), *rows])
 
 
@@ -83,9 +99,15 @@ def _compare(name: str, universe: str, cats: tuple, target: np.ndarray, values: 
     sampled = np.array([counts.get(c, 0) for c in cats], float) / max(n, 1)
     other = n - int(sum(counts.get(c, 0) for c in cats))  # values outside the category set
     tvd = 0.5 * (np.abs(sampled - target).sum() + other / max(n, 1))
-    return {"universe": universe, "n": n, "tvd": float(tvd) if n else 0.0,
-            "categories": [{"category": str(c), "target": float(t), "sampled": float(s)}
-                           for c, t, s in zip(cats, target, sampled)]}  # fmt: skip
+    return {
+        "universe": universe,
+        "n": n,
+        "tvd": float(tvd) if n else 0.0,
+        "categories": [
+            {"category": str(c), "target": float(t), "sampled": float(s)}
+            for c, t, s in zip(cats, target, sampled)
+        ],
+    }
 
 
 def _acs_targets() -> dict[str, tuple[tuple, np.ndarray]]:
@@ -99,19 +121,29 @@ def _acs_targets() -> dict[str, tuple[tuple, np.ndarray]]:
         "sex": (sexes, sex),
         "race_ethnicity": (marg["race_ethnicity"].categories, marg["race_ethnicity"].estimates),
         "education_25plus": (rules.education_order, marg["education_25plus"].estimates),
-        "household_income_18plus": (marg["household_income"].categories,
-                                     marg["household_income"].estimates),  # fmt: skip
+        "household_income_18plus": (
+            marg["household_income"].categories,
+            marg["household_income"].estimates,
+        ),
         "marital_status_male_15plus": (mar_m.categories, mar_m.estimates),
         "marital_status_female_15plus": (mar_f.categories, mar_f.estimates),
-        "employment_status_16plus": (marg["employment_status_16plus"].categories,
-                                     marg["employment_status_16plus"].estimates),  # fmt: skip
-        "occupation_group_employed": (marg["occupation_group"].categories,
-                                      marg["occupation_group"].estimates),  # fmt: skip
+        "employment_status_16plus": (
+            marg["employment_status_16plus"].categories,
+            marg["employment_status_16plus"].estimates,
+        ),
+        "occupation_group_employed": (
+            marg["occupation_group"].categories,
+            marg["occupation_group"].estimates,
+        ),
         "state": (states, pop),
-        "sex_by_age_group": (_pairs(("under 18", "18-64", "65+"), sexes),
-                             np.stack([sex - s18, s18 - s65, s65]).ravel()),  # fmt: skip
-        "marital_status_by_sex_15plus": (_pairs(sexes, mar_m.categories),
-                                         np.concatenate([mar_m.estimates, mar_f.estimates])),  # fmt: skip
+        "sex_by_age_group": (
+            _pairs(("under 18", "18-64", "65+"), sexes),
+            np.stack([sex - s18, s18 - s65, s65]).ravel(),
+        ),
+        "marital_status_by_sex_15plus": (
+            _pairs(sexes, mar_m.categories),
+            np.concatenate([mar_m.estimates, mar_f.estimates]),
+        ),
     }
 
 
@@ -144,14 +176,18 @@ def _model_targets(cfg: PersonasConfig) -> dict[str, tuple[tuple, np.ndarray]]:
     out["marital_status_female_15plus"] = (acs["marital_status_female_15plus"][0], sm[1])
     out["marital_status_by_sex_15plus"] = (acs["marital_status_by_sex_15plus"][0], sm.ravel())
     w = m((WORK,), lo >= 16)[1:]
-    out["employment_status_16plus"] = (acs["employment_status_16plus"][0],
-                                       np.concatenate([[w[:5].sum()], w[5:]]))  # fmt: skip
+    out["employment_status_16plus"] = (
+        acs["employment_status_16plus"][0],
+        np.concatenate([[w[:5].sum()], w[5:]]),
+    )
     out["occupation_group_employed"] = (acs["occupation_group_employed"][0], w[:5])
     out["state"] = (acs["state"][0], state_p)
     age3 = np.where(lo >= 65, 2, np.where(lo >= 18, 1, 0))
     sa = joint.sum(axis=(2, 3, 4, 5, 6))
-    out["sex_by_age_group"] = (acs["sex_by_age_group"][0],
-                               np.stack([sa[age3 == k].sum(0) for k in range(3)]).ravel())  # fmt: skip
+    out["sex_by_age_group"] = (
+        acs["sex_by_age_group"][0],
+        np.stack([sa[age3 == k].sum(0) for k in range(3)]).ravel(),
+    )
     return out
 
 
@@ -161,17 +197,33 @@ def calibration_report(table: pa.Table, *, cfg: PersonasConfig | None = None) ->
     Input columns: `schemas/personas.py`.
     """
     rules = load_rules()
-    census = table.filter(pc.equal(table["source"], "census")) if "source" in table.column_names else table
+    census = (
+        table.filter(pc.equal(table["source"], "census"))
+        if "source" in table.column_names
+        else table
+    )
     conditions = conditions_of(cfg) if cfg is not None else {}
     targets = _model_targets(cfg) if conditions else _acs_targets()
-    cols = ["age", "sex", "race_ethnicity", "state", "education", "employment_status", "soc_code",
-            "marital_status", "household_income_bracket"]  # fmt: skip
+    cols = [
+        "age",
+        "sex",
+        "race_ethnicity",
+        "state",
+        "education",
+        "employment_status",
+        "soc_code",
+        "marital_status",
+        "household_income_bracket",
+    ]
     df = census.select(cols).to_pandas()
     age = df["age"].astype("float64")
     bands = targets["age_band"][0]
     band_lo = [ct.band_bounds(c, rules.max_age)[0] for c in bands]
-    df["age_band"] = pd.Categorical.from_codes(np.searchsorted(band_lo, age.fillna(-1), "right") - 1,
-                                               bands) if len(df) else pd.Series(dtype=object)  # fmt: skip
+    df["age_band"] = (
+        pd.Categorical.from_codes(np.searchsorted(band_lo, age.fillna(-1), "right") - 1, bands)
+        if len(df)
+        else pd.Series(dtype=object)
+    )
     emp = df["employment_status"].replace({rules.retired_label: rules.nilf_label})
     group = df["soc_code"].dropna().str[:2].astype(int).map(_soc_group)
     acs_groups = targets["occupation_group_employed"][0]
@@ -182,37 +234,60 @@ def calibration_report(table: pa.Table, *, cfg: PersonasConfig | None = None) ->
         "sex": ("total population", df["sex"]),
         "race_ethnicity": ("total population", df["race_ethnicity"]),
         "education_25plus": ("25 years and over", df.loc[age >= 25, "education"]),
-        "household_income_18plus": ("18 years and over (household income of adults)",
-                                    df.loc[age >= 18, "household_income_bracket"]),  # fmt: skip
-        "marital_status_male_15plus": ("males 15 and over",
-                                       df.loc[(age >= 15) & (df["sex"] == sexes[0]), "marital_status"]),  # fmt: skip
-        "marital_status_female_15plus": ("females 15 and over",
-                                         df.loc[(age >= 15) & (df["sex"] == sexes[1]), "marital_status"]),  # fmt: skip
+        "household_income_18plus": (
+            "18 years and over (household income of adults)",
+            df.loc[age >= 18, "household_income_bracket"],
+        ),
+        "marital_status_male_15plus": (
+            "males 15 and over",
+            df.loc[(age >= 15) & (df["sex"] == sexes[0]), "marital_status"],
+        ),
+        "marital_status_female_15plus": (
+            "females 15 and over",
+            df.loc[(age >= 15) & (df["sex"] == sexes[1]), "marital_status"],
+        ),
         "employment_status_16plus": ("16 years and over", emp[age >= 16]),
-        "occupation_group_employed": ("employed civilians 16+", group.map(
-            lambda g: acs_groups[g] if g >= 0 else "other")),  # fmt: skip
+        "occupation_group_employed": (
+            "employed civilians 16+",
+            group.map(lambda g: acs_groups[g] if g >= 0 else "other"),
+        ),
         "state": ("total population", df["state"]),
     }
     attributes = {k: _compare(k, u, *targets[k], v) for k, (u, v) in universes.items()}
     two_way = {
-        "sex_by_age_group": _compare("sex_by_age_group", "total population",
-                                     *targets["sex_by_age_group"],
-                                     pd.Series(age3, index=df.index) + " | " + df["sex"]),  # fmt: skip
+        "sex_by_age_group": _compare(
+            "sex_by_age_group",
+            "total population",
+            *targets["sex_by_age_group"],
+            pd.Series(age3, index=df.index) + " | " + df["sex"],
+        ),
         "marital_status_by_sex_15plus": _compare(
-            "marital_status_by_sex_15plus", "15 years and over", *targets["marital_status_by_sex_15plus"],
-            (df["sex"] + " | " + df["marital_status"])[age >= 15]),  # fmt: skip
+            "marital_status_by_sex_15plus",
+            "15 years and over",
+            *targets["marital_status_by_sex_15plus"],
+            (df["sex"] + " | " + df["marital_status"])[age >= 15],
+        ),
     }
     violations = rule_violations(census, rules)
     tvds = [a["tvd"] for a in [*attributes.values(), *two_way.values()]]
     data = {
-        "vintage": ct.VINTAGE, "tables": list(ct.TABLES), "sources": "seeds/census/SOURCES.md",
-        "rows": census.num_rows, "excluded_rows": table.num_rows - census.num_rows,
+        "vintage": ct.VINTAGE,
+        "tables": list(ct.TABLES),
+        "sources": "seeds/census/SOURCES.md",
+        "rows": census.num_rows,
+        "excluded_rows": table.num_rows - census.num_rows,
         "conditions": conditions,
-        "target_source": "fitted model under the conditions" if conditions else "ACS 2023 / PEP 2023 tables",
-        "attributes": attributes, "two_way": two_way, "max_tvd": float(max(tvds, default=0.0)),
-        "rule_violations": violations, "rule_violations_total": int(sum(violations.values())),
-        "cross_tabs": _cross_tabs(df, age), "skew": _skew(census),
-    }  # fmt: skip
+        "target_source": "fitted model under the conditions"
+        if conditions
+        else "ACS 2023 / PEP 2023 tables",
+        "attributes": attributes,
+        "two_way": two_way,
+        "max_tvd": float(max(tvds, default=0.0)),
+        "rule_violations": violations,
+        "rule_violations_total": int(sum(violations.values())),
+        "cross_tabs": _cross_tabs(df, age),
+        "skew": _skew(census),
+    }
     return CalibrationReport(data)
 
 
@@ -224,9 +299,11 @@ def _cross_tabs(df: pd.DataFrame, age: pd.Series) -> dict[str, dict]:
     """Descriptive two-way shares (no census target): row-normalised."""
     adults = df[age >= 25]
     out = {}
-    for name, (a, b) in {"education_by_age_band_25plus": ("age_band", "education"),
-                         "income_by_education_25plus": ("education", "household_income_bracket"),
-                         "employment_by_age_band_16plus": ("age_band", "employment_status")}.items():  # fmt: skip
+    for name, (a, b) in {
+        "education_by_age_band_25plus": ("age_band", "education"),
+        "income_by_education_25plus": ("education", "household_income_bracket"),
+        "employment_by_age_band_16plus": ("age_band", "employment_status"),
+    }.items():
         frame = adults if "25plus" in name else df[age >= 16]
         if len(frame):
             tab = pd.crosstab(frame[a].astype(str), frame[b].astype(str), normalize="index")
@@ -245,12 +322,14 @@ def _skew(table: pa.Table) -> dict[str, dict]:
         if has_traits.any():
             traits = pd.DataFrame(list(df.loc[has_traits, "traits"]), index=df.index[has_traits])
             means = traits.groupby(df.loc[has_traits, group]).mean()
-            out[f"traits_mean_by_{group}"] = {c: {str(i): float(v) for i, v in means[c].items()}
-                                              for c in TRAITS if c in means}  # fmt: skip
+            out[f"traits_mean_by_{group}"] = {
+                c: {str(i): float(v) for i, v in means[c].items()} for c in TRAITS if c in means
+            }
         facts = df[["facts", group]].explode("facts").dropna()
         if len(facts):
             cats = facts["facts"].map(lambda f: f["category"])
             tab = pd.crosstab(facts[group], cats, normalize="index")
-            out[f"fact_categories_by_{group}"] = {str(c): {str(i): float(v) for i, v in tab[c].items()}
-                                                  for c in tab.columns}  # fmt: skip
+            out[f"fact_categories_by_{group}"] = {
+                str(c): {str(i): float(v) for i, v in tab[c].items()} for c in tab.columns
+            }
     return out

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from personafoundry import census_tables as ct
-from personafoundry.census_fit import EDU, INC, MAR, RACE, SEX, WORK, CensusModel, fit_census_model
+from personafoundry.census_fit import EDU, INC, MAR, RACE, SEX, CensusModel, fit_census_model
 from personafoundry.config import PersonasConfig
 from personafoundry.errors import ConfigError
 from personafoundry.names import group_rows, sample_names
@@ -34,8 +34,13 @@ from personafoundry.rules import Rules, load_rules
 from schemas.personas import SCHEMA
 
 SOURCE = "census"
-REWEIGHT_DIMS = {"sex": SEX, "race_ethnicity": RACE, "education": EDU, "marital_status": MAR,
-                 "household_income_bracket": INC}  # fmt: skip
+REWEIGHT_DIMS = {
+    "sex": SEX,
+    "race_ethnicity": RACE,
+    "education": EDU,
+    "marital_status": MAR,
+    "household_income_bracket": INC,
+}
 
 
 @dataclass(frozen=True)
@@ -84,16 +89,21 @@ def conditioned_model(
         if attr == "state":
             continue
         if attr not in REWEIGHT_DIMS:
-            raise ConfigError(f"personas.census_reweight.{attr}: unknown attribute; use one of "
-                              f"{sorted([*REWEIGHT_DIMS, 'state'])}.")  # fmt: skip
+            raise ConfigError(
+                f"personas.census_reweight.{attr}: unknown attribute; use one of "
+                f"{sorted([*REWEIGHT_DIMS, 'state'])}."
+            )
         dim = REWEIGHT_DIMS[attr]
-        labels = model.labels[("sex", "race", "edu", "mar", "inc")[
-            (SEX, RACE, EDU, MAR, INC).index(dim)]]  # fmt: skip
+        labels = model.labels[
+            ("sex", "race", "edu", "mar", "inc")[(SEX, RACE, EDU, MAR, INC).index(dim)]
+        ]
         vec = np.ones(len(labels))
         for cat, w in weights.items():
             if cat not in labels or not cat:
-                raise ConfigError(f"personas.census_reweight.{attr}: unknown category {cat!r}; "
-                                  f"use one of {[x for x in labels if x]}.")  # fmt: skip
+                raise ConfigError(
+                    f"personas.census_reweight.{attr}: unknown category {cat!r}; "
+                    f"use one of {[x for x in labels if x]}."
+                )
             vec[labels.index(cat)] = w
         shape = [1] * joint.ndim
         shape[dim] = len(vec)
@@ -102,8 +112,10 @@ def conditioned_model(
     if cfg.census_states:
         unknown = sorted(set(cfg.census_states) - set(model.states))
         if unknown:
-            raise ConfigError(f"personas.census_states: unknown state(s) {unknown}; use full "
-                              "names as in seeds/census/pep_v2023_state_population.csv.")  # fmt: skip
+            raise ConfigError(
+                f"personas.census_states: unknown state(s) {unknown}; use full "
+                "names as in seeds/census/pep_v2023_state_population.csv."
+            )
         states *= np.isin(np.array(model.states), cfg.census_states)
     for cat, w in cfg.census_reweight.get("state", {}).items():
         if cat not in model.states:
@@ -138,13 +150,19 @@ def _occupation_reachable(model: CensusModel, amin: int, amax: int) -> np.ndarra
     for g in range(5):
         for e in range(ok.shape[1]):
             fits = (occ.group == g) & (occ.min_edu_rank <= e - 1)
-            ok[:, e, 1 + g] = [np.any(fits & (occ.min_age <= h)) and h >= max(l, amin)
-                               for l, h in zip(lo, hi)]  # fmt: skip
+            ok[:, e, 1 + g] = [
+                np.any(fits & (occ.min_age <= h)) and h >= max(l, amin) for l, h in zip(lo, hi)
+            ]
     return ok[:, None, None, :, None, :, None]
 
 
-def _sample_occupations(model: CensusModel, work: np.ndarray, edu: np.ndarray, top_age: np.ndarray,
-                        rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+def _sample_occupations(
+    model: CensusModel,
+    work: np.ndarray,
+    edu: np.ndarray,
+    top_age: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """OEWS occupation index per row (-1 = no occupation), grouped by (group, edu, top age)."""
     occ = model.occupations
     out = np.full(len(work), -1, dtype=np.int64)
@@ -160,8 +178,14 @@ def _sample_occupations(model: CensusModel, work: np.ndarray, edu: np.ndarray, t
     return out
 
 
-def _single_ages(model: CensusModel, group: np.ndarray, floor: np.ndarray, amin: int, amax: int,
-                 rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+def _single_ages(
+    model: CensusModel,
+    group: np.ndarray,
+    floor: np.ndarray,
+    amin: int,
+    amax: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
     cw = _cum_weights(model)
     lo = np.maximum(np.maximum(model.ages.lo[group], floor), amin)
     hi = np.minimum(model.ages.hi[group], amax)
@@ -208,8 +232,13 @@ def sample_personas(n: int, cfg: PersonasConfig, *, rng_seed: int) -> PersonaSam
     names = sample_names(sex_labels, age, race, model.labels["race"], rules.reference_year, rng)
     table = _build_table(model, rules, rng_seed, locals())
     stats = {"census_rows": n, "census_dropped": 0}
-    provenance = {"source": SOURCE, "vintage": ct.VINTAGE, "tables": list(ct.TABLES),
-                  "conditions": conditions_of(cfg), "ipf_iterations": model.iterations}  # fmt: skip
+    provenance = {
+        "source": SOURCE,
+        "vintage": ct.VINTAGE,
+        "tables": list(ct.TABLES),
+        "conditions": conditions_of(cfg),
+        "ipf_iterations": model.iterations,
+    }
     dropped = table.schema.append(pa.field("reason", pa.string())).empty_table()
     return PersonaSample(table, dropped, stats, provenance)
 
@@ -219,13 +248,15 @@ def _build_table(model: CensusModel, rules: Rules, rng_seed: int, v: dict[str, A
     work_labels = [rules.employed_label] * 6 + list(model.labels["work"][6:])
     emp = np.where(work >= 1, work, 0)
     retired = (work == len(work_labels) - 1) & (age >= rules.retired_from_age)
-    emp_arr = _labels([*work_labels, rules.retired_label], np.where(retired, len(work_labels), emp),
-                      work >= 1)  # fmt: skip
+    emp_arr = _labels(
+        [*work_labels, rules.retired_label], np.where(retired, len(work_labels), emp), work >= 1
+    )
     child_labels = sorted({c[2] for c in rules.child_labels})
     edu_labels = [*model.labels["edu"], *child_labels]
     by_age = [rules.child_label(a) for a in range(rules.max_age + 1)]
-    child_idx = np.array([len(model.labels["edu"]) + child_labels.index(c) if c else 0
-                          for c in by_age])  # fmt: skip
+    child_idx = np.array(
+        [len(model.labels["edu"]) + child_labels.index(c) if c else 0 for c in by_age]
+    )
     edu_idx = np.where(edu >= 1, edu, child_idx[age])
     has_occ = occ >= 0
     o = np.maximum(occ, 0)

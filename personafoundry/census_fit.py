@@ -130,8 +130,11 @@ def _structural(rules: Rules, ages: ct.AgeGroups, occ: ct.Occupations, shape: tu
 
     adult = lo >= rules.education_adult_from
     edu_min = edu_min_ages(rules)
-    set2(EDU, np.where(adult[:, None], (edu_min[None, :] <= hi[:, None]), False)
-         | (~adult[:, None] & (np.arange(shape[EDU]) == 0)[None, :]))  # fmt: skip
+    set2(
+        EDU,
+        np.where(adult[:, None], (edu_min[None, :] <= hi[:, None]), False)
+        | (~adult[:, None] & (np.arange(shape[EDU]) == 0)[None, :]),
+    )
     set2(EDU, (np.arange(shape[EDU])[None, :] > 0) | ~adult[:, None])
     for dim, below in ((MAR, rules.marital_null_below), (INC, rules.income_null_below)):
         inside = lo >= below
@@ -150,14 +153,21 @@ def _structural(rules: Rules, ages: ct.AgeGroups, occ: ct.Occupations, shape: tu
 
 
 def edu_min_ages(rules: Rules) -> np.ndarray:
-    return np.array([0] + [rules.education_min_age.get(e, rules.education_adult_from)
-                           for e in rules.education_order])  # fmt: skip
+    return np.array(
+        [0]
+        + [
+            rules.education_min_age.get(e, rules.education_adult_from)
+            for e in rules.education_order
+        ]
+    )
 
 
 def work_min_ages(rules: Rules, n: int) -> np.ndarray:
     labels = work_labels()
-    return np.array([0] + [rules.employment_min_age.get(lab, rules.employment_null_below)
-                           for lab in labels[1:n]])  # fmt: skip
+    return np.array(
+        [0]
+        + [rules.employment_min_age.get(lab, rules.employment_null_below) for lab in labels[1:n]]
+    )
 
 
 def work_labels() -> tuple[str, ...]:
@@ -185,8 +195,9 @@ def fit_census_model() -> CensusModel:
         "inc": ("", *marg["household_income"].categories),
     }
     shape = tuple(len(labels[d]) for d in DIMS)
-    lo, hi, alpha = ct.income_model(marg["household_income"],
-                                    ct.read_summary()["Mean household income (dollars)"])  # fmt: skip
+    lo, hi, alpha = ct.income_model(
+        marg["household_income"], ct.read_summary()["Mean household income (dollars)"]
+    )
     joint = _structural(rules, ages, occ, shape) * seed_factors(
         rules, ages, occ, labels, shape, marg["education_25plus"].estimates
     )
@@ -195,8 +206,26 @@ def fit_census_model() -> CensusModel:
     joint, it2, err = ipf(joint, target_constraints(marg, ages, labels), MAX_ITER, TOLERANCE)
     if err > 1e-6:
         log.warning("census IPF stopped after %d iterations with max error %.2e", it2, err)
-    log.info("census joint fitted: %d cells, IPF %d+%d iterations, max error %.1e",
-             joint.size, it1, it2, err)  # fmt: skip
+    log.info(
+        "census joint fitted: %d cells, IPF %d+%d iterations, max error %.1e",
+        joint.size,
+        it1,
+        it2,
+        err,
+    )
     states, pop = ct.read_states()
-    return CensusModel(joint / joint.sum(), labels, ages, occ, states, pop, lo, hi, alpha,
-                       edu_min_ages(rules), work_min_ages(rules, shape[WORK]), it1 + it2, err)  # fmt: skip
+    return CensusModel(
+        joint / joint.sum(),
+        labels,
+        ages,
+        occ,
+        states,
+        pop,
+        lo,
+        hi,
+        alpha,
+        edu_min_ages(rules),
+        work_min_ages(rules, shape[WORK]),
+        it1 + it2,
+        err,
+    )

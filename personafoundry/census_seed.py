@@ -13,7 +13,19 @@ from __future__ import annotations
 import numpy as np
 
 from personafoundry import census_tables as ct
-from personafoundry.census_fit import AGE, DIMS as DIM_NAMES, EDU, INC, MAR, RACE, SEX, WORK, Constraint
+from personafoundry.census_fit import (
+    AGE,
+    EDU,
+    INC,
+    MAR,
+    RACE,
+    SEX,
+    WORK,
+    Constraint,
+)
+from personafoundry.census_fit import (
+    DIMS as DIM_NAMES,
+)
 from personafoundry.rules import Rules
 
 # (dim a, dim b) pairs whose 2012 two-way tables are fitted in stage 1.
@@ -21,14 +33,30 @@ from personafoundry.rules import Rules
 # P(income | x) over people with positive income only, and only for race and education:
 # with age, sex, marital or work status it would make students, retirees and every
 # non-earner poor (checked: 18-19 year-olds came out 63% under $15,000).
-PAIRS = ((AGE, RACE), (AGE, EDU), (AGE, MAR), (AGE, WORK), (SEX, EDU),
-         (SEX, WORK), (RACE, EDU), (RACE, MAR), (RACE, WORK), (RACE, INC),
-         (EDU, MAR), (EDU, WORK), (EDU, INC), (MAR, WORK))  # fmt: skip
+PAIRS = (
+    (AGE, RACE),
+    (AGE, EDU),
+    (AGE, MAR),
+    (AGE, WORK),
+    (SEX, EDU),
+    (SEX, WORK),
+    (RACE, EDU),
+    (RACE, MAR),
+    (RACE, WORK),
+    (RACE, INC),
+    (EDU, MAR),
+    (EDU, WORK),
+    (EDU, INC),
+    (MAR, WORK),
+)
 # Lower edges of the age classes used for 2012 tables: the DP05 bands with 55-64 and 75+
 # merged, because 2,000 people cannot support finer groups.
 AGE_CLASSES_2012 = np.array([0, 5, 10, 15, 20, 25, 35, 45, 55, 65, 75])
-RACE_2012 = (("White alone", "white"), ("Black or African American alone", "black"),
-             ("Asian alone", "asian"))  # fmt: skip
+RACE_2012 = (
+    ("White alone", "white"),
+    ("Black or African American alone", "black"),
+    ("Asian alone", "asian"),
+)
 EVER_MARRIED_LINEAR = ("Separated", "Divorced")
 WIDOWED = ("Widowed",)
 MIN_ATTRITION = 0.002  # floor so young widowhood stays possible (IPF rescales it anyway)
@@ -36,8 +64,14 @@ MARRIED = "Now married, except separated"
 SMOOTHING = 1.0  # pseudo-observations per cell, spread by independence, in 2012 two-way tables
 
 
-def seed_factors(rules: Rules, ages: ct.AgeGroups, occ: ct.Occupations, labels: dict,
-                 shape: tuple[int, ...], edu_prior: np.ndarray) -> np.ndarray:  # fmt: skip
+def seed_factors(
+    rules: Rules,
+    ages: ct.AgeGroups,
+    occ: ct.Occupations,
+    labels: dict,
+    shape: tuple[int, ...],
+    edu_prior: np.ndarray,
+) -> np.ndarray:
     """Prior factors the 2012 sample cannot give.
 
     Occupation group | education follows the OEWS jobs open to that education (children
@@ -50,14 +84,23 @@ def seed_factors(rules: Rules, ages: ct.AgeGroups, occ: ct.Occupations, labels: 
     factor[:, :, :, 1:, :, :, :] *= (edu_prior / edu_prior.sum())[:, None, None, None]
     total = np.array([occ.employment[occ.group == g].sum() for g in range(5)])
     for e in range(shape[EDU]):
-        open_jobs = np.array([occ.employment[(occ.group == g) & (occ.min_edu_rank <= e - 1)].sum()
-                              for g in range(5)])  # fmt: skip
+        open_jobs = np.array(
+            [occ.employment[(occ.group == g) & (occ.min_edu_rank <= e - 1)].sum() for g in range(5)]
+        )
         factor[:, :, :, e, :, 1:6, :] *= (open_jobs / total)[:, None]
     years = np.maximum((ages.lo + ages.hi) / 2.0 - rules.education_adult_from, 0.0) + 0.5
     attrition = _cohort_attrition(ages, rules.education_adult_from)
     for m, label in enumerate(labels["mar"]):
-        weight = years if label in EVER_MARRIED_LINEAR else years * attrition if label in WIDOWED else 1.0
-        factor[:, :, :, :, m, :, :] *= np.broadcast_to(weight, years.shape)[:, None, None, None, None, None]
+        weight = (
+            years
+            if label in EVER_MARRIED_LINEAR
+            else years * attrition
+            if label in WIDOWED
+            else 1.0
+        )
+        factor[:, :, :, :, m, :, :] *= np.broadcast_to(weight, years.shape)[
+            :, None, None, None, None, None
+        ]
     return factor
 
 
@@ -75,8 +118,9 @@ def _cohort_attrition(ages: ct.AgeGroups, adult_from: int) -> np.ndarray:
     return np.maximum(np.maximum.accumulate(gone), MIN_ATTRITION)
 
 
-def _codes_2012(rows: list[dict[str, str]], ages: ct.AgeGroups, rules: Rules,
-                inc_bounds: np.ndarray) -> dict[int, np.ndarray]:  # fmt: skip
+def _codes_2012(
+    rows: list[dict[str, str]], ages: ct.AgeGroups, rules: Rules, inc_bounds: np.ndarray
+) -> dict[int, np.ndarray]:
     """Per dim, each 2012 person's coarse code (-1 = missing or outside the universe)."""
     age = np.array([int(float(r["age"])) for r in rows])
     group = np.searchsorted(AGE_CLASSES_2012, age, side="right") - 1
@@ -98,19 +142,21 @@ def _codes_2012(rows: list[dict[str, str]], ages: ct.AgeGroups, rules: Rules,
             "employment",
             ("employed", "unemployed", "not in labor force"),
             rules.employment_null_below,
-        ),  # fmt: skip
+        ),
         INC: inc,
     }
 
 
 def _maps_2012(labels: dict, rules: Rules, ages: ct.AgeGroups) -> dict[int, np.ndarray]:
     """Per dim, fine category index -> 2012 coarse code (-1 = outside the universe)."""
-    race = [next((i for i, (key, _) in enumerate(RACE_2012) if key in lab), 3)
-            for lab in labels["race"]]  # fmt: skip
+    race = [
+        next((i for i, (key, _) in enumerate(RACE_2012) if key in lab), 3) for lab in labels["race"]
+    ]
     order = rules.education_order
     some_college = order.index("Some college, no degree")
-    edu = [-1] + [0 if i < some_college else 2 if i == len(order) - 1 else 1
-                  for i in range(len(order))]  # fmt: skip
+    edu = [-1] + [
+        0 if i < some_college else 2 if i == len(order) - 1 else 1 for i in range(len(order))
+    ]
     mar = [-1] + [1 if lab == MARRIED else 0 for lab in labels["mar"][1:]]
     unemployed, armed, nilf = 6, 7, 8
     work = [-1, 0, 0, 0, 0, 0, 1, 0, 2]
@@ -118,8 +164,15 @@ def _maps_2012(labels: dict, rules: Rules, ages: ct.AgeGroups) -> dict[int, np.n
     assert labels["work"][nilf] == "Not in labor force"
     inc = [-1] + [b // 2 for b in range(len(labels["inc"]) - 1)]
     age = np.searchsorted(AGE_CLASSES_2012, ages.lo, side="right") - 1
-    return {AGE: age, SEX: np.arange(2), RACE: np.array(race),
-            EDU: np.array(edu), MAR: np.array(mar), WORK: np.array(work), INC: np.array(inc)}  # fmt: skip
+    return {
+        AGE: age,
+        SEX: np.arange(2),
+        RACE: np.array(race),
+        EDU: np.array(edu),
+        MAR: np.array(mar),
+        WORK: np.array(work),
+        INC: np.array(inc),
+    }
 
 
 def _coarse_support(
@@ -134,8 +187,9 @@ def _coarse_support(
     return out
 
 
-def seed_constraints(seed: np.ndarray, ages: ct.AgeGroups, labels: dict, rules: Rules,
-                     inc_bounds: np.ndarray) -> list[Constraint]:  # fmt: skip
+def seed_constraints(
+    seed: np.ndarray, ages: ct.AgeGroups, labels: dict, rules: Rules, inc_bounds: np.ndarray
+) -> list[Constraint]:
     """Stage 1: the smoothed 2012 two-way tables, restricted to possible cells."""
     codes = _codes_2012(ct.read_sample_2012(), ages, rules, inc_bounds)
     maps = _maps_2012(labels, rules, ages)
@@ -155,8 +209,9 @@ def seed_constraints(seed: np.ndarray, ages: ct.AgeGroups, labels: dict, rules: 
     return out
 
 
-def target_constraints(marg: dict[str, ct.Marginal], ages: ct.AgeGroups,
-                       labels: dict) -> list[Constraint]:  # fmt: skip
+def target_constraints(
+    marg: dict[str, ct.Marginal], ages: ct.AgeGroups, labels: dict
+) -> list[Constraint]:
     """Stage 2: the ACS 2023 targets, each as shares of its universe."""
     n_age = len(ages.lo)
     ident = np.arange
@@ -164,12 +219,16 @@ def target_constraints(marg: dict[str, ct.Marginal], ages: ct.AgeGroups,
     sex_total, sex18, sex65 = (marg[k].estimates for k in ("sex", "sex_18plus", "sex_65plus"))
     sex_by_age3 = np.stack([sex_total - sex18, sex18 - sex65, sex65])
     edu25 = marg["education_25plus"].estimates
-    mar = np.stack([marg["marital_status_male_15plus"].estimates,
-                    marg["marital_status_female_15plus"].estimates])  # fmt: skip
+    mar = np.stack(
+        [
+            marg["marital_status_male_15plus"].estimates,
+            marg["marital_status_female_15plus"].estimates,
+        ]
+    )
     emp = marg["employment_status_16plus"].estimates
     work = np.concatenate([marg["occupation_group"].estimates, emp[1:]])
     inc = marg["household_income"].estimates
-    minus1 = lambda k: np.arange(k) - 1  # noqa: E731 - index 0 = outside the universe
+    minus1 = lambda k: np.arange(k) - 1
 
     def c(name: str, dims: tuple, maps: tuple, target: np.ndarray) -> Constraint:
         return Constraint(name, dims, maps, target / target.sum())
@@ -188,7 +247,7 @@ def target_constraints(marg: dict[str, ct.Marginal], ages: ct.AgeGroups,
             (AGE, EDU),
             (np.where(ages.lo >= 25, 0, -1), minus1(len(edu25) + 1)),
             edu25[None, :],
-        ),  # fmt: skip
+        ),
         c("marital_by_sex_15plus", (SEX, MAR), (ident(2), minus1(mar.shape[1] + 1)), mar),
         c("employment_16plus", (WORK,), (minus1(len(work) + 1),), work),
         c("household_income_18plus", (INC,), (minus1(len(inc) + 1),), inc),

@@ -26,7 +26,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +42,14 @@ STATES_FILE = "pep_v2023_state_population.csv"
 OCCUPATIONS_FILE = "bls_oews_may2025_national_occupations.csv"
 SAMPLE_2012_FILE = "acs2012_openintro_sample.csv"
 VINTAGE = "ACS 2023 1-year (DP02, DP03, DP05); PEP Vintage 2023; BLS OEWS May 2025"
-TABLES = ("ACSDP1Y2023.DP02", "ACSDP1Y2023.DP03", "ACSDP1Y2023.DP05", "NST-EST2023-ALLDATA",
-          "OEWS May 2025 national", "ACS 2012 OpenIntro acs12 (seed of the joint)")  # fmt: skip
+TABLES = (
+    "ACSDP1Y2023.DP02",
+    "ACSDP1Y2023.DP03",
+    "ACSDP1Y2023.DP05",
+    "NST-EST2023-ALLDATA",
+    "OEWS May 2025 national",
+    "ACS 2012 OpenIntro acs12 (seed of the joint)",
+)
 # DP05 "N years and over" rows used to split the age bands.
 AGE_OVER_VARIABLES = ("DP05_0020", "DP05_0021", "DP05_0022", "DP05_0023", "DP05_0024")
 # SOC major-group code ranges of the five ACS occupation groups, in the file's order.
@@ -117,8 +123,11 @@ def read_summary(path: Path = CENSUS_DIR / MARGINALS_FILE) -> dict[str, float]:
 
 def read_profile(variables: tuple[str, ...], path: Path = CENSUS_DIR / PROFILE_FILE) -> dict:
     with open(path, newline="", encoding="utf-8") as fh:
-        return {r["variable"]: float(r["estimate"]) for r in csv.DictReader(fh)
-                if r["variable"] in variables}  # fmt: skip
+        return {
+            r["variable"]: float(r["estimate"])
+            for r in csv.DictReader(fh)
+            if r["variable"] in variables
+        }
 
 
 def band_bounds(label: str, max_age: int) -> tuple[int, int]:
@@ -163,7 +172,7 @@ def age_groups(rules: Rules) -> AgeGroups:
     return build_age_groups(marg["age_band"], over, rules.max_age)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _profile_labels() -> dict[str, str]:
     with open(CENSUS_DIR / PROFILE_FILE, newline="", encoding="utf-8") as fh:
         return {r["variable"]: r["label"] for r in csv.DictReader(fh)}
@@ -216,8 +225,9 @@ def read_occupations(rules: Rules, path: Path = CENSUS_DIR / OCCUPATIONS_FILE) -
             if r["level"] != "detailed" or not r["employment"]:
                 continue
             major = int(r["soc_code"][:2])
-            group = next((i for i, (a, b) in enumerate(ACS_OCCUPATION_SOC_RANGES)
-                          if a <= major <= b), None)  # fmt: skip
+            group = next(
+                (i for i, (a, b) in enumerate(ACS_OCCUPATION_SOC_RANGES) if a <= major <= b), None
+            )
             if group is None or float(r["employment"]) <= 0:
                 continue
             req = rules.requirement_for(r["soc_code"])
@@ -228,10 +238,13 @@ def read_occupations(rules: Rules, path: Path = CENSUS_DIR / OCCUPATIONS_FILE) -
             )
     cols = list(zip(*rows))
     return Occupations(
-        np.array(cols[0], dtype=object), np.array(cols[1], dtype=object),
-        np.array(cols[2], dtype=np.int64), np.array(cols[3]),
-        np.array(cols[4], dtype=np.int64), np.array(cols[5], dtype=np.int64),
-    )  # fmt: skip
+        np.array(cols[0], dtype=object),
+        np.array(cols[1], dtype=object),
+        np.array(cols[2], dtype=np.int64),
+        np.array(cols[3]),
+        np.array(cols[4], dtype=np.int64),
+        np.array(cols[5], dtype=np.int64),
+    )
 
 
 def read_sample_2012(path: Path = CENSUS_DIR / SAMPLE_2012_FILE) -> list[dict[str, str]]:

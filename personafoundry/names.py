@@ -112,9 +112,13 @@ def group_rows(key: np.ndarray) -> list[tuple[int, np.ndarray]]:
 
 
 def sample_names(
-    sex: np.ndarray, age: np.ndarray, race: np.ndarray, race_labels: tuple[str, ...],
-    reference_year: int, rng: np.random.Generator,
-) -> pa.Array:  # fmt: skip
+    sex: np.ndarray,
+    age: np.ndarray,
+    race: np.ndarray,
+    race_labels: tuple[str, ...],
+    reference_year: int,
+    rng: np.random.Generator,
+) -> pa.Array:
     """Full names ("First Last") for personas given sex ("Male"/"Female"), age and race index.
 
     Vectorised per (decade, sex, race) group; deterministic for a given `rng` state.
@@ -138,4 +142,6 @@ def sample_names(
         counts = tables.surname_counts
         weights = counts if col is None else counts * tables.surname_pct[:, col]
         last[rows] = tables.surnames[_draw(weights, len(rows), rng)]
-    return pc.binary_join_element_wise(pa.array(first, pa.string()), pa.array(last, pa.string()), " ")
+    return pc.binary_join_element_wise(
+        pa.array(first, pa.string()), pa.array(last, pa.string()), " "
+    )

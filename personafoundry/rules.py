@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -143,12 +144,12 @@ def rule_violations(table: pa.Table, rules: Rules | None = None) -> dict[str, in
     inc = pc.is_valid(table["household_income"]).to_numpy(zero_copy_only=False)
     bracket = _np(table, "household_income_bracket")
     has = {
-        "education": edu != None,  # noqa: E711 - elementwise on object arrays
-        "marital": mar != None,  # noqa: E711
-        "employment": emp != None,  # noqa: E711
-        "occupation": occ != None,  # noqa: E711
-        "soc": soc != None,  # noqa: E711
-        "bracket": bracket != None,  # noqa: E711
+        "education": edu != None,
+        "marital": mar != None,
+        "employment": emp != None,
+        "occupation": occ != None,
+        "soc": soc != None,
+        "bracket": bracket != None,
     }
     out: dict[str, np.ndarray] = {
         "age_within_0_max": (age < 0) | (age > rules.max_age),
@@ -185,10 +186,10 @@ def _occupation_violations(
 ) -> dict[str, np.ndarray]:
     """Occupations that do not fit the persona's age or education."""
     rank = {label: i for i, label in enumerate(rules.education_order)}
-    too_young = (soc != None) & (age < rules.occupation_default_min_age)  # noqa: E711
+    too_young = (soc != None) & (age < rules.occupation_default_min_age)
     under_educated = np.zeros(len(soc), dtype=bool)
-    codes, inverse = np.unique(np.where(soc == None, "", soc).astype(str), return_inverse=True)  # noqa: E711
-    edu_rank = np.array([rank.get(e, -1) if e is not None else -1 for e in edu], dtype=np.int64)
+    codes, inverse = np.unique(np.where(soc == None, "", soc).astype(str), return_inverse=True)
+    edu_rank = pd.Series(edu, dtype=object).map(rank).fillna(-1).to_numpy(np.int64)
     for i, code in enumerate(codes):
         req = rules.requirement_for(code) if code else None
         if req is None:

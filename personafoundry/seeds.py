@@ -43,13 +43,33 @@ from personafoundry.rules import load_rules
 from schemas.personas import SCHEMA
 
 TEXT_KEYS = ("text", "description")
-LABEL_FIELDS = ("race_ethnicity", "education", "employment_status", "marital_status",
-                "household_income_bracket")  # fmt: skip
-FIELDS = ("id", "age", "sex", "state", "occupation", "soc_code", "household_income", "name",
-          *LABEL_FIELDS)  # fmt: skip
+LABEL_FIELDS = (
+    "race_ethnicity",
+    "education",
+    "employment_status",
+    "marital_status",
+    "household_income_bracket",
+)
+FIELDS = (
+    "id",
+    "age",
+    "sex",
+    "state",
+    "occupation",
+    "soc_code",
+    "household_income",
+    "name",
+    *LABEL_FIELDS,
+)
 SUFFIXES = (".txt", ".jsonl", ".csv", ".parquet")
-DROPPED_SCHEMA = pa.schema([("source_file", pa.string()), ("location", pa.string()),
-                            ("seed_text", pa.string()), ("reason", pa.string())])  # fmt: skip
+DROPPED_SCHEMA = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("location", pa.string()),
+        ("seed_text", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
 
 
 class RowProblem(ValueError):
@@ -109,8 +129,10 @@ def parse_row(raw: Mapping[str, Any], column_map: Mapping[str, str]) -> dict[str
     text = next((_pick(raw, k, column_map) for k in TEXT_KEYS if _pick(raw, k, column_map)), None)
     if not isinstance(text, str) or not text:
         wanted = column_map.get("text", "text")
-        raise RowProblem(f'column "{wanted}" (or "description") is missing or empty; '
-                         "give every persona a description.")  # fmt: skip
+        raise RowProblem(
+            f'column "{wanted}" (or "description") is missing or empty; '
+            "give every persona a description."
+        )
     row: dict[str, Any] = {"seed_text": " ".join(text.split())}
     for field in FIELDS:
         value = _pick(raw, field, column_map)
@@ -128,9 +150,11 @@ def parse_row(raw: Mapping[str, Any], column_map: Mapping[str, str]) -> dict[str
     if "household_income" in row:
         bracket = _bracket_of(row["household_income"])
         if row.setdefault("household_income_bracket", bracket) != bracket:
-            raise RowProblem(f'column "household_income_bracket" is "{row["household_income_bracket"]}" '
-                             f'but household_income {row["household_income"]} is in "{bracket}"; '
-                             "fix one of them.")  # fmt: skip
+            raise RowProblem(
+                f'column "household_income_bracket" is "{row["household_income_bracket"]}" '
+                f'but household_income {row["household_income"]} is in "{bracket}"; '
+                "fix one of them."
+            )
     return row
 
 
@@ -148,8 +172,10 @@ def _decode(path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
-        raise SeedFileError(f"{path} line {line}: not valid UTF-8 (byte 0x{data[err.start]:02x}); "
-                            "save the file as UTF-8.") from None  # fmt: skip
+        raise SeedFileError(
+            f"{path} line {line}: not valid UTF-8 (byte 0x{data[err.start]:02x}); "
+            "save the file as UTF-8."
+        ) from None
 
 
 def _records(path: Path, stats: dict[str, int]) -> Iterator[tuple[str, Any]]:
@@ -173,9 +199,13 @@ def _records(path: Path, stats: dict[str, int]) -> Iterator[tuple[str, Any]]:
                 stats["blank_lines"] += 1
                 continue
             if None in rec:
-                yield f"{path} line {reader.line_num}", RowProblem(
-                    f"{len(reader.fieldnames or [])} columns in the header but more in this row; "
-                    "quote values that contain commas.")  # fmt: skip
+                yield (
+                    f"{path} line {reader.line_num}",
+                    RowProblem(
+                        f"{len(reader.fieldnames or [])} columns in the header but more in this row; "
+                        "quote values that contain commas."
+                    ),
+                )
                 continue
             yield f"{path} line {reader.line_num}", rec
         return
@@ -199,23 +229,32 @@ def _records(path: Path, stats: dict[str, int]) -> Iterator[tuple[str, Any]]:
 
 def _check_file(path: Path, column_map: Mapping[str, str]) -> None:
     if path.suffix.lower() not in SUFFIXES:
-        raise SeedFileError(f"{path}: unsupported seed file type '{path.suffix}'; "
-                            f"use one of {', '.join(SUFFIXES)}.")  # fmt: skip
+        raise SeedFileError(
+            f"{path}: unsupported seed file type '{path.suffix}'; use one of {', '.join(SUFFIXES)}."
+        )
     if not path.is_file():
         raise SeedFileError(f"{path}: file not found; check personas.seed_files.")
     if path.suffix.lower() in (".csv", ".parquet"):
-        columns = (next(csv.reader(io.StringIO(_decode(path))), []) if path.suffix.lower() == ".csv"
-                   else pq.read_schema(path).names)  # fmt: skip
+        columns = (
+            next(csv.reader(io.StringIO(_decode(path))), [])
+            if path.suffix.lower() == ".csv"
+            else pq.read_schema(path).names
+        )
         wanted = [column_map.get(k, k) for k in TEXT_KEYS]
         if not any(w in columns for w in wanted):
-            raise SeedFileError(f'{path} line 1: missing column "{wanted[0]}" (or "{wanted[1]}"); '
-                                f"columns are {columns}; map yours with personas.seed_columns.")  # fmt: skip
+            raise SeedFileError(
+                f'{path} line 1: missing column "{wanted[0]}" (or "{wanted[1]}"); '
+                f"columns are {columns}; map yours with personas.seed_columns."
+            )
 
 
 def load_seed_personas(
-    paths: list[Path], *, rng_seed: int, strict: bool = True,
+    paths: list[Path],
+    *,
+    rng_seed: int,
+    strict: bool = True,
     column_map: Mapping[str, str] | None = None,
-) -> PersonaSample:  # fmt: skip
+) -> PersonaSample:
     """Read seed persona files into persona rows (`schemas/personas.py`), source = "seed".
 
     Raises `SeedFileError` (strict) naming file, line/row, problem and fix; lenient mode puts
@@ -241,15 +280,22 @@ def load_seed_personas(
                         f"same description as {seen_text[key]}; remove one or edit it."
                     )
                 if "id" in row and row["id"] in seen_id:
-                    raise RowProblem(f'id "{row["id"]}" already used at {seen_id[row["id"]]}; '
-                                     "ids must be unique.")  # fmt: skip
+                    raise RowProblem(
+                        f'id "{row["id"]}" already used at {seen_id[row["id"]]}; '
+                        "ids must be unique."
+                    )
             except RowProblem as problem:
                 if strict:
                     raise SeedFileError(f"{where}: {problem}") from None
                 text = rec.get(column_map.get("text", "text")) if isinstance(rec, dict) else None
-                dropped.append({"source_file": str(path), "location": where,
-                                "seed_text": None if text is None else str(text),
-                                "reason": str(problem)})  # fmt: skip
+                dropped.append(
+                    {
+                        "source_file": str(path),
+                        "location": where,
+                        "seed_text": None if text is None else str(text),
+                        "reason": str(problem),
+                    }
+                )
                 continue
             seen_text[key] = where
             if "id" in row:
@@ -265,8 +311,14 @@ def load_seed_personas(
 
 def _to_table(rows: list[dict[str, Any]], rng_seed: int) -> pa.Table:
     full = [
-        {**row, "persona_id": make_id("per", rng_seed, "seed", row["seed_text"]),
-         "source": "seed", "facts": [], "critic_scores": [], "rounds": 0}
+        {
+            **row,
+            "persona_id": make_id("per", rng_seed, "seed", row["seed_text"]),
+            "source": "seed",
+            "facts": [],
+            "critic_scores": [],
+            "rounds": 0,
+        }
         for row in rows
-    ]  # fmt: skip
+    ]
     return pa.Table.from_pylist(full, schema=SCHEMA.arrow_schema())

@@ -1,0 +1,153 @@
+"""Seed persona files: every format, the column mapping, and every bad-input message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from personafoundry.errors import SeedFileError
+from personafoundry.ids import make_id
+from personafoundry.paths import SEEDS_DIR
+from personafoundry.seeds import load_seed_personas
+from schemas.personas import SCHEMA
+
+
+def _write(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return path
+
+
+def test_shipped_example_files_load() -> None:
+    files = sorted((SEEDS_DIR / "personas").iterdir())
+    assert {f.suffix for f in files} >= {".txt", ".jsonl", ".csv"}
+    sample = load_seed_personas(files, rng_seed=0)
+    assert sample.table.num_rows >= 15 and sample.stats["seed_dropped"] == 0
+    assert sample.table.schema == SCHEMA.arrow_schema()
+
+
+def test_txt_one_description_per_line_blank_lines_skipped(tmp_path: Path) -> None:
+    path = _write(tmp_path, "p.txt", "I have two dogs. I work as a nurse.\n\n  \nI fix bikes.\n")
+    sample = load_seed_personas([path], rng_seed=9)
+    t = sample.table
+    assert t["seed_text"].to_pylist() == ["I have two dogs. I work as a nurse.", "I fix bikes."]
+    assert t["source"].to_pylist() == ["seed", "seed"]
+    assert t["persona_id"].to_pylist()[1] == make_id("per", 9, "seed", "I fix bikes.")
+    assert t["age"].null_count == 2 and t["name"].null_count == 2
+    assert sample.stats["blank_lines"] == 2
+
+
+def test_jsonl_keeps_stated_demographics(tmp_path: Path) -> None:
+    rows = [
+        {"text": "A retired teacher.", "age": 71, "sex": "male", "state": "ohio"},
+        {"description": "A nurse.", "household_income": 84000},
+    ]
+    path = _write(tmp_path, "p.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n")
+    t = load_seed_personas([path], rng_seed=0).table.to_pylist()
+    assert (t[0]["age"], t[0]["sex"], t[0]["state"]) == (71, "Male", "Ohio")
+    assert t[1]["seed_text"] == "A nurse." and t[1]["household_income"] == 84000
+    assert t[1]["household_income_bracket"] == "$75,000 to $99,999" and t[1]["sex"] is None
+
+
+def test_csv_and_parquet_with_column_mapping(tmp_path: Path) -> None:
+    csv_path = _write(tmp_path, "p.csv", 'persona,years\n"A chef, age 30.",30\n')
+    pq_path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"persona": ["A pilot."], "years": [45]}), pq_path)
+    sample = load_seed_personas(
+        [csv_path, pq_path], rng_seed=0, column_map={"text": "persona", "age": "years"}
+    )
+    assert sample.table["seed_text"].to_pylist() == ["A chef, age 30.", "A pilot."]
+    assert sample.table["age"].to_pylist() == [30, 45]
+
+
+def test_same_text_same_id_across_runs(tmp_path: Path) -> None:
+    path = _write(tmp_path, "p.txt", "A beekeeper.\n")
+    a = load_seed_personas([path], rng_seed=1).table
+    assert a.equals(load_seed_personas([path], rng_seed=1).table)
+    assert a["persona_id"] != load_seed_personas([path], rng_seed=2).table["persona_id"]
+
+
+BAD = [
+    (
+        "people.csv",
+        'text,age\n"A cook.",30\n"A baker.",forty\n',
+        'people.csv line 3: column "age" is "forty"; expected an integer 0-120.',
+    ),
+    ("people.csv", "name,age\nAnn,30\n", 'people.csv line 1: missing column "text"'),
+    ("people.csv", 'text,sex\n"A cook.",robot\n', 'people.csv line 2: column "sex" is "robot"'),
+    (
+        "people.csv",
+        'text,state\n"A cook.",Atlantis\n',
+        'people.csv line 2: column "state" is "Atlantis"',
+    ),
+    ("people.csv", 'text,age\n"A cook.",30,extra\n', "people.csv line 2: 2 columns in the header"),
+    (
+        "people.csv",
+        'id,text\na,"A cook."\na,"A baker."\n',
+        'people.csv line 3: id "a" already used',
+    ),
+    (
+        "people.csv",
+        'text,household_income,household_income_bracket\n"A cook.",5000,"$200,000 or more"\n',
+        'people.csv line 2: column "household_income_bracket"',
+    ),
+    ("p.jsonl", '{"text": "A cook."}\n{"text": "A baker.",\n', "p.jsonl line 2: not valid JSON"),
+    (
+        "p.jsonl",
+        '{"text": "A cook."}\n["A baker."]\n',
+        "p.jsonl line 2: a JSON list, not an object",
+    ),
+    (
+        "p.jsonl",
+        '{"text": "A cook."}\n{"age": 3}\n',
+        'p.jsonl line 2: column "text" (or "description") is missing',
+    ),
+    (
+        "p.jsonl",
+        '{"text": "A cook.", "soc_code": "nurse"}\n',
+        'p.jsonl line 1: column "soc_code" is "nurse"',
+    ),
+    ("p.txt", "A cook.\nA baker.\n\na cook.\n", "p.txt line 4: same description as"),
+    ("p.txt", b"A cook.\nA b\xe4ker.\n", "p.txt line 2: not valid UTF-8"),
+    ("p.txt", "\n\n", "p.txt: no personas found"),
+    ("p.docx", "A cook.", "p.docx: unsupported seed file type '.docx'"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), BAD)
+def test_bad_input_names_file_line_and_problem(
+    tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    path = _write(tmp_path, name, content)
+    with pytest.raises(SeedFileError) as err:
+        load_seed_personas([path], rng_seed=0)
+    assert str(err.value).startswith(str(tmp_path / message.split(" ")[0].rstrip(":")))
+    assert message in str(err.value)
+
+
+def test_parquet_bad_row_names_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"text": ["A cook.", "A baker."], "age": ["30", "old"]}), path)
+    with pytest.raises(SeedFileError, match=r'p\.parquet row 2: column "age" is "old"'):
+        load_seed_personas([path], rng_seed=0)
+
+
+def test_missing_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(SeedFileError, match="file not found"):
+        load_seed_personas([tmp_path / "nope.txt"], rng_seed=0)
+
+
+def test_lenient_mode_skips_and_counts_bad_rows(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path, "people.csv", 'text,age\n"A cook.",30\n"A baker.",forty\n"A cook.",31\n'
+    )
+    sample = load_seed_personas([path], rng_seed=0, strict=False)
+    assert sample.table["seed_text"].to_pylist() == ["A cook."]
+    assert sample.stats["seed_dropped"] == 2
+    reasons = sample.dropped["reason"].to_pylist()
+    assert 'column "age" is "forty"' in reasons[0] and "same description" in reasons[1]
+    assert sample.dropped["location"].to_pylist() == [f"{path} line 3", f"{path} line 4"]
