@@ -15,8 +15,10 @@ Decisions:
   employment status is unknown too) are read from the seed text by one LLM call whose
   reply is validated (age 0-120, a real US state, no job under 16) and re-asked on error.
 - Facts may carry `valid_from` / `valid_to` years (a past job or address) so documents
-  can follow a timeline; they are extra struct fields beyond `schemas/personas.py`
-  (`conform_table` drops them until the contract adds them).
+  can follow a timeline. They are parsed from the statement ("from 2010 to 2016",
+  "since 2015"), not asked for as fields: the 0.5B model filled such fields at random.
+  They are extra struct fields beyond `schemas/personas.py` (`conform_table` drops them
+  until the contract adds them).
 - Names are unique within the call plus `reserved_names` (names already used in the
   release): a later duplicate is dropped with reason `duplicate_name` before any LLM call.
 - Seeds per request derive from the run seed, the persona and the round, so a rerun hits
@@ -48,6 +50,7 @@ from personafoundry.persona_critics import (
     classify_statement,
     persona_experts,
     seed_conflicts,
+    validity_years,
 )
 from personafoundry.persona_prompts import (
     generator_messages,
@@ -112,24 +115,27 @@ class SeedDemographics(BaseModel):
 
     age: int = Field(ge=0, le=120)
     sex: Literal["Male", "Female"]
-    state: str = Field(max_length=40)
-    occupation: str = Field(max_length=80)
+    state: str
+    occupation: str
 
 
 @cache
 def draft_model(facts_min: int, facts_max: int) -> type[BaseModel]:
-    """The generator's reply schema: small, with the fixed categories as an enum."""
+    """The generator's reply schema: small, with the fixed categories as an enum.
+
+    No `maxLength` on strings: llama.cpp expands it into one nested grammar rule per
+    character, and at a few hundred characters the server fails to parse the grammar and
+    drops the connection. Lengths are checked by the `ledger` critic instead.
+    """
     categories = tuple(load_categories()[0])
     fact = create_model(
         "FactDraft",
         category=(Literal[categories], ...),  # type: ignore[valid-type]
-        statement=(str, Field(max_length=200)),
-        valid_from=(int | None, Field(None, ge=1900, le=2100)),
-        valid_to=(int | None, Field(None, ge=1900, le=2100)),
+        statement=(str, ...),
     )
     return create_model(
         "PersonaDraft",
-        narrative=(str, Field(max_length=1500)),
+        narrative=(str, ...),
         facts=(list[fact], Field(min_length=facts_min, max_length=facts_max)),  # type: ignore[valid-type]
     )
 
@@ -148,11 +154,10 @@ def item_seed(rng_seed: int, persona_id: str, purpose: str) -> int:
 
 def to_candidate(draft: BaseModel, seeds: tuple[str, ...]) -> PersonaCandidate:
     """Seed sentences (verbatim, first) + the generated facts."""
-    facts = [Fact(classify_statement(s), s, seed=True) for s in seeds]
-    facts += [
-        Fact(f.category, f.statement.strip(), f.valid_from, f.valid_to)
-        for f in draft.facts  # type: ignore[attr-defined]
-    ]
+    facts = [Fact(classify_statement(s), s, *validity_years(s), seed=True) for s in seeds]
+    for f in draft.facts:  # type: ignore[attr-defined]
+        text = f.statement.strip()
+        facts.append(Fact(f.category, text, *validity_years(text)))
     return PersonaCandidate(draft.narrative.strip(), tuple(facts))  # type: ignore[attr-defined]
 
 

@@ -31,6 +31,7 @@ from personafoundry.persona_prompts import coherence_messages, load_categories, 
 from schemas.common import US_STATES
 
 MIN_WORDS, MAX_WORDS = 3, 30
+NARRATIVE_WORDS = (25, 250)
 DUPLICATE_JACCARD = 0.7
 MIN_CONCRETE_SHARE = 0.4
 INCOME_FACTOR = 2.5
@@ -116,6 +117,31 @@ class Fact:
     seed: bool = False
 
 
+_PERIOD_PATTERNS = (  # (regex, group of valid_from, group of valid_to); first match wins
+    (_ci(r"\bfrom ((?:19|20)\d\d) (?:to|until|till|through|-) ((?:19|20)\d\d)\b"), 1, 2),
+    (_ci(r"\bbetween ((?:19|20)\d\d) and ((?:19|20)\d\d)\b"), 1, 2),
+    (_ci(r"\b((?:19|20)\d\d) ?[-\u2013] ?((?:19|20)\d\d)\b"), 1, 2),
+    (_ci(r"\bsince ((?:19|20)\d\d)\b"), 1, None),
+    (_ci(r"\b(?:until|till) ((?:19|20)\d\d)\b"), None, 1),
+)
+
+
+def validity_years(statement: str) -> tuple[int | None, int | None]:
+    """(valid_from, valid_to) stated in the sentence: "from 2010 to 2016", "since 2015".
+
+    Read from the text rather than asked for as separate fields: the small model filled
+    such fields at random, and a period parsed from the sentence cannot disagree with it.
+    """
+    for pattern, start, end in _PERIOD_PATTERNS:
+        match = pattern.search(statement)
+        if match:
+            return (
+                int(match.group(start)) if start else None,
+                int(match.group(end)) if end else None,
+            )
+    return None, None
+
+
 @dataclass(frozen=True)
 class PersonaCandidate:
     """What the critics judge: the narrative and the whole ledger (seed facts first)."""
@@ -187,8 +213,9 @@ def check_ledger(candidate: PersonaCandidate, context: PersonaContext) -> list[s
     concrete = sum(_is_concrete(f.statement) for f in generated)
     if generated and concrete < MIN_CONCRETE_SHARE * len(generated):
         problems.append("too few facts are concrete; name people, places, brands, years or numbers")
-    if len(candidate.narrative.split()) < 25:
-        problems.append("the narrative is too short; write 4 to 6 sentences")
+    n_words = len(candidate.narrative.split())
+    if not NARRATIVE_WORDS[0] <= n_words <= NARRATIVE_WORDS[1]:
+        problems.append(f"the narrative has {n_words} words; write 4 to 6 sentences")
     return problems[:MAX_PROBLEMS]
 
 

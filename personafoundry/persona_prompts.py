@@ -95,7 +95,8 @@ def work_line(row: dict[str, Any]) -> tuple[str, str]:
     """(profile line, narrative hint) for the person's work."""
     occupation, status, age = row.get("occupation"), row.get("employment_status"), row["age"]
     if occupation:
-        return f"{occupation} (employed)", f"my work ({occupation})"
+        job = job_title(occupation)
+        return job, f"that I work as {_article(job)} {job.lower()}"
     if age < 16 or not status:
         return "none (in school or too young to work)", "my school or daily life"
     if status == "Unemployed":
@@ -103,6 +104,19 @@ def work_line(row: dict[str, Any]) -> tuple[str, str]:
     if status == "Armed Forces":
         return "serves in the Armed Forces", "my military service"
     return f"not working ({status.lower()})", "how I spend my days without a job"
+
+
+def job_title(occupation: str) -> str:
+    """BLS titles are plural ("Registered Nurses"); a simple one reads better singular."""
+    if "," in occupation or " and " in occupation or not occupation.endswith("s"):
+        return occupation
+    if occupation.endswith(("ches", "shes", "sses", "xes")):
+        return occupation[:-2]
+    return occupation[:-3] + "y" if occupation.endswith("ies") else occupation[:-1]
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _race_words(label: str | None) -> str | None:
@@ -151,15 +165,16 @@ def generator_messages(
     seed_block = ""
     if seeds:
         seed_block = prompt.text("seed_block", seed_lines="\n".join(f"- {s}" for s in seeds))
-    categories = load_categories()[0]
     return prompt.messages(
         profile=render_profile(row),
         seed_block=seed_block,
         name=row["name"],
+        state=row["state"],
         work_hint=work_line(row)[1],
         facts_min=facts_min,
         facts_max=facts_max,
-        categories=", ".join(f"{k} ({v['description']})" for k, v in categories.items()),
+        categories=", ".join(load_categories()[0]),
+        example=prompt.parts["example"],
         age_rule=age_rule,
     )
 

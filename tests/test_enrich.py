@@ -44,8 +44,7 @@ GOOD = {
         {"category": "relationships", "statement": "My husband Carlos teaches math at Lanier High."},
         {"category": "hobbies", "statement": "I paint watercolors of Texas bluebonnets."},
         {"category": "habits", "statement": "I drink a cup of Cafe Bustelo every morning."},
-        {"category": "location", "statement": "I lived in El Paso from 2010 to 2016.",
-         "valid_from": 2010, "valid_to": 2016},
+        {"category": "location", "statement": "I lived in El Paso from 2010 to 2016."},
     ],
 }  # fmt: skip
 BAD_AGE = {
@@ -246,4 +245,4 @@ def test_prompts_ask_for_the_configured_fact_count_and_guard_stereotypes(llm_ser
     assert (schema["properties"]["facts"]["minItems"], schema["properties"]["facts"]["maxItems"]) \
         == (4, 8)  # fmt: skip
     text = json.dumps(payload["messages"])
-    assert "4 to 8 facts" in text and "race, ethnicity or sex" in text
+    assert "4 to 8 short first-person facts" in text and "race, ethnicity or sex" in text

@@ -15,6 +15,7 @@ from personafoundry.persona_critics import (
     classify_statement,
     persona_experts,
     seed_conflicts,
+    validity_years,
 )
 from personafoundry.persona_prompts import load_categories, render_profile
 
@@ -192,3 +193,18 @@ def test_experts_run_gates_before_judges():
     names = [e.name for e in persona_experts()]
     assert names == ["ledger", "demographics", "coherence", "realism"]
     assert [e.name for e in persona_experts(judges=False)] == ["ledger", "demographics"]
+
+
+@pytest.mark.parametrize(
+    ("statement", "period"),
+    [
+        ("I lived in El Paso from 2010 to 2016.", (2010, 2016)),
+        ("I worked at Target between 1999 and 2004.", (1999, 2004)),
+        ("I coached Little League (2012-2018).", (2012, 2018)),
+        ("I have driven for Sysco since 2004.", (2004, None)),
+        ("I rented on Elm Street until 2020.", (None, 2020)),
+        ("I married Carlos in 2017.", (None, None)),  # an event, not a period
+    ],
+)
+def test_validity_periods_are_read_from_the_statement(statement, period):
+    assert validity_years(statement) == period
