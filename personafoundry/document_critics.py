@@ -41,6 +41,7 @@ PLACEHOLDER = re.compile(
 )
 PASTED_MAX = 0.6
 FREE_TEXT_MIN = 20
+COPY_NGRAM = 5
 GREETING = re.compile(r"\s*(?:hi|hello|hey|dear)\s+([A-Za-z]+)", re.IGNORECASE)
 META_TITLE = re.compile(
     r"\b(personal (information|details|communication)|self[- ]brief|profile|persona|"
@@ -139,6 +140,19 @@ def _date_values(values: dict[str, Any], path: str) -> list[Any]:
     return [item.get(inner) for item in values.get(outer) or [] if isinstance(item, dict)]
 
 
+def copied_phrase(values: dict[str, Any], example: dict[str, Any] | None) -> str | None:
+    """A `COPY_NGRAM`-word run the draft shares with the catalog example, if any."""
+    if not example:
+        return None
+    mine = words(" ".join(_free_text(values, 0)))
+    theirs = words(" ".join(_free_text(example, 0)))
+    grams = {tuple(theirs[i : i + COPY_NGRAM]) for i in range(len(theirs) - COPY_NGRAM + 1)}
+    for i in range(len(mine) - COPY_NGRAM + 1):
+        if tuple(mine[i : i + COPY_NGRAM]) in grams:
+            return " ".join(mine[i : i + COPY_NGRAM])
+    return None
+
+
 def format_problems(candidate: BaseModel, ctx: DocContext) -> list[str]:
     """Required text present, dates valid and near the planned date, sums add up, no stubs."""
     values = candidate.model_dump()
@@ -160,6 +174,9 @@ def format_problems(candidate: BaseModel, ctx: DocContext) -> list[str]:
         problems += _sum_problems(values)
     if "greets_recipient" in ctx.doc_type.checks:
         problems += _greeting_problems(values)
+    copied = copied_phrase(values, ctx.doc_type.example)
+    if copied:
+        problems.append(f"the draft copies the example ({copied!r}); write new content")
     _, body = ctx.render(candidate)
     if PLACEHOLDER.search(body):
         problems.append(f"remove the placeholder {PLACEHOLDER.search(body).group(0)!r}")
@@ -193,13 +210,13 @@ def _greeting_problems(values: dict[str, Any]) -> list[str]:
     return []
 
 
-def _free_text(value: Any) -> list[str]:
-    """Every string of a reply longer than a label (dates and names excluded)."""
+def _free_text(value: Any, min_chars: int = FREE_TEXT_MIN) -> list[str]:
+    """Every string of a reply longer than `min_chars` (default: longer than a label)."""
     if isinstance(value, dict):
-        return [s for v in value.values() for s in _free_text(v)]
+        return [s for v in value.values() for s in _free_text(v, min_chars)]
     if isinstance(value, list):
-        return [s for v in value for s in _free_text(v)]
-    return [value] if isinstance(value, str) and len(value) > FREE_TEXT_MIN else []
+        return [s for v in value for s in _free_text(v, min_chars)]
+    return [value] if isinstance(value, str) and len(value) > min_chars else []
 
 
 def _pasted_share(values: dict[str, Any], ctx: DocContext) -> float:

@@ -12,8 +12,9 @@ Decisions:
 - Besides the contract columns, rows carry `fields` (the structured reply as JSON),
   `is_distractor` and `counterpart_id` (the persona named as sender/recipient), so
   researchers can filter noise and follow links between people.
-- Revisions see their own last draft and the critics' feedback (cheaper and better than
-  starting over, for small models too).
+- Revisions are fresh requests with the critics' feedback appended (see `_generator`).
+- The catalog's example is off by default (`show_examples`): the 0.5B model copied it
+  verbatim (merchant, items and all); the format expert rejects copies when it is on.
 - Per-request seeds derive from the run seed, the document ID and the round, so a rerun
   hits the response cache and pays nothing.
 """
@@ -76,9 +77,9 @@ def example_text(doc_type: DocType, when: datetime) -> str:
     """The type's exemplar as JSON, its dates moved to the planned date (small models copy
     dates from examples, and the format expert would then reject them)."""
     if doc_type.example is None:
-        return "(none)"
-    text = json.dumps(doc_type.example, ensure_ascii=False)
-    return DATE_RX.sub(when.strftime("%Y-%m-%d"), text)
+        return ""
+    text = DATE_RX.sub(when.strftime("%Y-%m-%d"), json.dumps(doc_type.example, ensure_ascii=False))
+    return f"Example of the format (someone else; do not reuse its content):\n{text}\n\n"
 
 
 def _with_key(statement: str) -> str:
@@ -87,7 +88,9 @@ def _with_key(statement: str) -> str:
     return f"{statement} (keep: {span})" if span else statement
 
 
-def generate_messages(prompt: Prompt, ctx: DocContext) -> list[dict[str, str]]:
+def generate_messages(
+    prompt: Prompt, ctx: DocContext, show_example: bool = False
+) -> list[dict[str, str]]:
     """The generator's first-round messages for one planned document (pure)."""
     p = ctx.persona
     first = (p.get("name") or "the owner").split()[0]
@@ -120,7 +123,7 @@ def generate_messages(prompt: Prompt, ctx: DocContext) -> list[dict[str, str]]:
             f'"{ctx.distractor_text}"\n'
         )
     return prompt.messages(
-        example=example_text(ctx.doc_type, ctx.timestamp),
+        example=example_text(ctx.doc_type, ctx.timestamp) if show_example else "",
         label=ctx.doc_type.label,
         spec=ctx.doc_type.spec,
         name=p.get("name") or "unknown",
@@ -135,29 +138,23 @@ def generate_messages(prompt: Prompt, ctx: DocContext) -> list[dict[str, str]]:
     )
 
 
-def _generator(ctx: DocContext, prompt: Prompt, llm: LlmClient, seed: int):
-    """The loop's `generate(feedback, round)`; revisions see their last draft and critique."""
-    base = generate_messages(prompt, ctx)
-    last: list[str] = []
+def _generator(ctx: DocContext, prompt: Prompt, llm: LlmClient, seed: int, show_example: bool):
+    """The loop's `generate(feedback, round)`.
+
+    A revision is a fresh request with the critics' feedback appended, not a chat turn
+    after the last draft: the 0.5B default model answered such turns with its last draft
+    unchanged (trial on the embedded model, prompts documents-v2).
+    """
+    base = generate_messages(prompt, ctx, show_example)
 
     async def generate(feedback: str | None, round_no: int) -> LlmResult[BaseModel]:
         messages = base
-        if feedback and last:
-            messages = [
-                *base,
-                {"role": "assistant", "content": last[-1][:1500]},
-                {
-                    "role": "user",
-                    "content": f"{feedback}\nWrite the whole document again as "
-                    "JSON, fixing these problems.",
-                },
-            ]
-        result = await llm.complete_json(
+        if feedback:
+            note = f"\n\nA previous draft was rejected. {feedback}\nWrite a new, better one."
+            messages = [*base[:-1], {"role": "user", "content": base[-1]["content"] + note}]
+        return await llm.complete_json(
             "generator", messages, ctx.doc_type.model, seed=seed + round_no
         )
-        if result.ok and result.content:
-            last.append(result.content)
-        return result
 
     return generate
 
@@ -203,7 +200,7 @@ async def _write_one(
         return None, ctx, []
     seed = item_seed(rng_seed, row["document_id"])
     spec = LoopSpec("document", experts, cfg.max_rounds, model, version, seed)
-    generate = _generator(ctx, prompts["generate"], llm, seed)
+    generate = _generator(ctx, prompts["generate"], llm, seed, cfg.show_examples)
     outcome: LoopOutcome[BaseModel] = await refine(row["document_id"], ctx, generate, spec, llm)
     if not outcome.accepted or outcome.candidate is None:
         return None, outcome.reason, outcome.reviews

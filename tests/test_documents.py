@@ -234,9 +234,12 @@ def test_bad_total_is_revised_with_the_critics_feedback(
     assert doc["rounds"] == 2 and doc["body"].endswith("TOTAL 49.50")
     first = [r for r in result.reviews.to_pylist() if r["round"] == 1]
     assert [(r["expert"], r["passed"]) for r in first] == [("format", False), ("leakage", True)]
-    revise = [p for p in llm_server.requests if schema_name(p) == "ReceiptDoc"][1]["messages"]
+    first_ask, revise = [
+        p["messages"] for p in llm_server.requests if schema_name(p) == "ReceiptDoc"
+    ]
     assert "set total to 49.50" in revise[-1]["content"]
-    assert revise[-2]["role"] == "assistant"
+    assert revise[-1]["content"].startswith(first_ask[-1]["content"])  # fresh ask + feedback
+    assert [m["role"] for m in revise] == ["system", "user"]
     assert doc["revealed_fact_ids"] == [PICKLEBALL["fact_id"]]  # verified by the fact check
 
 
@@ -364,3 +367,22 @@ def test_every_catalog_example_fits_its_schema_and_renders() -> None:
             doc_type.model.model_validate(doc_type.example).model_dump()
         )
         assert title and body and "{" not in body
+
+
+def test_format_expert_rejects_a_copy_of_the_catalog_example() -> None:
+    example = CATALOG["receipt"].model.model_validate(CATALOG["receipt"].example)
+    problems = format_problems(example, ctx("receipt"))
+    assert any("copies the example" in p for p in problems)
+    assert not any("copies the example" in p for p in format_problems(receipt(), ctx("receipt")))
+
+
+def test_example_is_shown_only_when_configured(
+    llm_server: Any, llm_config: RunConfig, tmp_path: Path
+) -> None:
+    run(llm_config, tmp_path, plan_table("receipt", [RENT]), max_rounds=1)
+    run(llm_config, tmp_path, plan_table("receipt", [RENT]), max_rounds=1, show_examples=True)
+    hidden, shown = [
+        p["messages"][1]["content"] for p in llm_server.requests if schema_name(p) == "ReceiptDoc"
+    ]
+    assert "Harbor Hardware" not in hidden and "Example of the format" not in hidden
+    assert "Harbor Hardware" in shown and '"date": "2024-03-02"' in shown
