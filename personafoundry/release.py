@@ -57,7 +57,7 @@ from personafoundry.catalog import (
     verify_release,
     version_key,
 )
-from personafoundry.config import ReleaseConfig, ValidateConfig
+from personafoundry.config import PersonasConfig, ReleaseConfig, ValidateConfig
 from personafoundry.errors import PersonaFoundryError, ReleaseExistsError
 from personafoundry.validate import Calibrate, ValidationReport, validate_tables
 from schemas import SCHEMA_VERSION, TABLES
@@ -195,7 +195,8 @@ def cut_release(
     vcfg = validate_cfg or _section(config, "validate", ValidateConfig)
     rcfg: ReleaseConfig = _section(config, "release", ReleaseConfig)
     started = time.perf_counter()
-    report = validate_tables(tables, vcfg, calibrate=calibrate)
+    personas_cfg = _section(config, "personas", PersonasConfig) if "personas" in config else None
+    report = validate_tables(tables, vcfg, calibrate=calibrate, personas_cfg=personas_cfg)
     report.raise_for_failures()
     validated = time.perf_counter()
     earlier = [v for v in existing_versions(root, name) if version_key(v) < version_key(version)]
@@ -258,6 +259,9 @@ def _write_release(
         tmp / "validation" / "results.json", json.dumps(report.to_json(), indent=1, default=str)
     )
     _write_text(tmp / "validation" / "summary.md", report.to_markdown())
+    if "report" in report.census:
+        calibration = json.dumps(report.census["report"], indent=1, default=str)
+        _write_text(tmp / "validation" / "calibration.json", calibration)
     _write_text(tmp / "views.sql", views_sql(names))
     for rel, content in extra_files.items():
         _write_text(tmp / _safe_relpath(rel), content)
@@ -283,7 +287,7 @@ def _write_release(
         ).hexdigest(),
         "run": sanitize(run_info),
         "validation": {"passed": report.passed, **report.stats},
-        "census": report.census,
+        "census": {k: v for k, v in report.census.items() if k != "report"},
         "metrics": release_metrics(report.tables, report.census),
     }
     _write_text(tmp / "README.md", render_card(manifest))

@@ -36,7 +36,7 @@ from personafoundry.checks import (
     review_coverage,
     run_table_checks,
 )
-from personafoundry.config import ValidateConfig
+from personafoundry.config import PersonasConfig, ValidateConfig
 from personafoundry.errors import ValidationFailed
 from personafoundry.schema import TableSchema, conform_table, strict_table
 from schemas import TABLES
@@ -107,12 +107,17 @@ def describe_failure(r: CheckResult) -> str:
 
 
 def validate_tables(
-    tables: dict[str, pa.Table], cfg: ValidateConfig, *, calibrate: Calibrate | None = None
+    tables: dict[str, pa.Table],
+    cfg: ValidateConfig,
+    *,
+    calibrate: Calibrate | None = None,
+    personas_cfg: PersonasConfig | None = None,
 ) -> ValidationReport:
     """Run every contract check on `tables`; never raises for bad data (see `raise_for_failures`).
 
     Returns the report, whose `tables` holds the conformed tables (contract column order
-    and types, extra columns dropped) that a release should write.
+    and types, extra columns dropped) that a release should write. `personas_cfg` tells
+    the census gate which conditions the sample was drawn under.
     """
     results: list[CheckResult] = []
     conformed: dict[str, pa.Table] = {}
@@ -161,7 +166,7 @@ def validate_tables(
         conformed = {n: strict_table(t, TABLES[n]) for n, t in conformed.items()}
     census: dict[str, Any] = {}
     if "personas" in conformed:
-        gate, census = census_gate(conformed["personas"], cfg, calibrate)
+        gate, census = census_gate(conformed["personas"], cfg, calibrate, personas_cfg)
         results.append(gate)
     failed = sum(not r.success for r in results)
     log.info("validate: %d tables, %d checks, %d failed", len(tables), len(results), failed)

@@ -224,3 +224,24 @@ def test_failed_census_gate_refuses_validation() -> None:
     assert report.census["status"] == "failed"
     with pytest.raises(ValidationFailed, match="table personas: census_conformance"):
         report.raise_for_failures()
+
+
+def test_census_rule_violations_fail_the_gate_even_when_conditioned() -> None:
+    def calibrate(table: pa.Table) -> dict[str, Any]:
+        return {"attributes": {"age": {"tvd": 0.01}}, "rule_violations_total": 2}
+
+    cfg = ValidateConfig(conditioned=True, census_min_rows=1)
+    result, record = census_gate(synthetic_tables()["personas"], cfg, calibrate)
+    assert not result.success and record["status"] == "failed"
+    assert "2 census consistency-rule violations" in result.note
+
+
+def test_gate_uses_the_real_calibration_report_by_default() -> None:
+    pytest.importorskip("personafoundry.calibration")
+    personas = synthetic_tables()["personas"]
+    result, record = census_gate(personas, ValidateConfig(census_min_rows=1))
+    assert record["census_rows"] == 4 and record["rule_violations"] == 0
+    assert record["vintage"] and record["tables"]
+    assert "attributes.age_band.tvd" in record["tvd"] and "max_tvd" not in record["tvd"]
+    assert record["status"] == "failed"  # four fixed profiles are not a census sample
+    assert result.examples and not result.success
