@@ -6,14 +6,13 @@ skeleton column and gain `narrative`, `traits`, `facts`, `critic_scores`, `round
 `model` and `prompt_version`.
 
 Decisions:
-- The name, demographics and traits come from the skeleton (census sampling, names,
-  seed loading); the LLM writes prose and facts around them and may not change them.
-  Traits are the skeleton's; a skeleton without traits is an upstream error (dropped).
+- Name and demographics come from the skeleton (census sampling, names, seed loading);
+  the LLM writes prose and facts around them and may not change them. What a skeleton
+  lacks (seed demographics, a seed persona's name, traits) is filled first by
+  `personafoundry.persona_fill` (names and traits from data, never from the LLM).
 - Seed personas: every seed sentence becomes a fact verbatim (split on sentence ends,
   categorised by keywords), inserted by code rather than copied by the model, so it is
-  exact. Demographics the seed loader left empty (age, sex, state; occupation when the
-  employment status is unknown too) are read from the seed text by one LLM call whose
-  reply is validated (age 0-120, a real US state, no job under 16) and re-asked on error.
+  exact; a seed that contradicts its own skeleton is dropped before any generation.
 - Facts may carry `valid_from` / `valid_to` years (a past job or address) so documents
   can follow a timeline. They are parsed from the statement ("from 2010 to 2016",
   "since 2015"), not asked for as fields: the 0.5B model filled such fields at random.
@@ -29,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tomllib
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from functools import cache
@@ -42,7 +40,6 @@ from personafoundry.config import PersonasConfig
 from personafoundry.critic import LoopOutcome, LoopSpec, refine, score_structs
 from personafoundry.ids import make_id, stable_hash
 from personafoundry.llm import LlmClient, LlmResult
-from personafoundry.paths import SEEDS_DIR
 from personafoundry.persona_critics import (
     Fact,
     PersonaCandidate,
@@ -52,17 +49,23 @@ from personafoundry.persona_critics import (
     seed_conflicts,
     validity_years,
 )
+from personafoundry.persona_fill import (
+    apply_fill,
+    fill_seed_demographics,
+    needs_fill,
+    reference_year,
+    sample_name,
+    sample_traits,
+)
 from personafoundry.persona_prompts import (
     generator_messages,
     load_categories,
     prompt_version,
     render_profile,
     revision_messages,
-    seed_fill_messages,
     split_seed,
 )
 from personafoundry.schema import CRITIC_SCORES
-from schemas.common import US_STATES
 from schemas.personas import TRAITS_TYPE
 from schemas.reviews import SCHEMA as REVIEWS
 
@@ -86,16 +89,6 @@ OUTPUT_FIELDS = (
     ("model", pa.string()),
     ("prompt_version", pa.string()),
 )
-POSTAL = (  # same order as US_STATES
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
-    "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM",
-    "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA",
-    "WV", "WI", "WY",
-)  # fmt: skip
-STATE_BY_KEY = {
-    **{s.lower(): s for s in US_STATES},
-    **{p.lower(): s for p, s in zip(POSTAL, US_STATES)},
-}
 TOKENS_PER_FACT = 45
 NARRATIVE_TOKENS = 260
 
@@ -108,15 +101,6 @@ class EnrichResult:
     reviews: pa.Table
     dropped: pa.Table
     stats: dict[str, int]
-
-
-class SeedDemographics(BaseModel):
-    """Demographics read from a seed text; validated by `_check_seed_fill`."""
-
-    age: int = Field(ge=0, le=120)
-    sex: Literal["Male", "Female"]
-    state: str
-    occupation: str
 
 
 @cache
@@ -140,14 +124,6 @@ def draft_model(facts_min: int, facts_max: int) -> type[BaseModel]:
     )
 
 
-@cache
-def reference_year() -> int:
-    """The census vintage year personas live in (`seeds/census/rules.toml`)."""
-    path = SEEDS_DIR / "census" / "rules.toml"
-    data = tomllib.loads(path.read_text("utf-8")) if path.exists() else {}
-    return int(data.get("reference_year", 2023))
-
-
 def item_seed(rng_seed: int, persona_id: str, purpose: str) -> int:
     return int(stable_hash([rng_seed, persona_id, purpose])[:8], 16)
 
@@ -159,48 +135,6 @@ def to_candidate(draft: BaseModel, seeds: tuple[str, ...]) -> PersonaCandidate:
         text = f.statement.strip()
         facts.append(Fact(f.category, text, *validity_years(text)))
     return PersonaCandidate(draft.narrative.strip(), tuple(facts))  # type: ignore[attr-defined]
-
-
-def _check_seed_fill(value: SeedDemographics) -> None:
-    if value.state.strip().lower().removesuffix(".") not in STATE_BY_KEY:
-        raise ValueError(
-            f"state {value.state!r} is not a US state; spell out one of the 50 states or "
-            "District of Columbia"
-        )
-    if value.occupation.strip() and value.age < 16:
-        raise ValueError(f'age {value.age} is too young for an occupation; use "" or an older age')
-
-
-def needs_fill(row: dict[str, Any]) -> bool:
-    return row.get("source") == "seed" and any(row.get(c) is None for c in ("age", "sex", "state"))
-
-
-async def fill_seed_demographics(
-    row: dict[str, Any], llm: LlmClient, *, seed: int
-) -> LlmResult[SeedDemographics]:
-    """Ask the generator for demographics stated or implied by the seed text."""
-    return await llm.complete_json(
-        "generator", seed_fill_messages(row["seed_text"]), SeedDemographics, seed=seed, check=_check_seed_fill,
-        temperature=0.0, max_tokens=80,
-    )  # fmt: skip
-
-
-def apply_fill(row: dict[str, Any], value: SeedDemographics) -> dict[str, Any]:
-    """Fill only the columns the seed loader left empty; stated values always win."""
-    out = dict(row)
-    filled = {
-        "age": value.age,
-        "sex": value.sex,
-        "state": STATE_BY_KEY[value.state.strip().lower().removesuffix(".")],
-    }
-    for column, v in filled.items():
-        if out.get(column) is None:
-            out[column] = v
-    if out.get("occupation") is None and out.get("employment_status") is None:
-        job = value.occupation.strip()
-        if job and out["age"] >= 16:
-            out["occupation"], out["employment_status"] = job, "Employed"
-    return out
 
 
 @dataclass(frozen=True)
@@ -239,23 +173,13 @@ async def enrich_personas(
     for row in rows:
         gate = _name_gate(row, taken)
         if gate:
-            done.append(
-                _Done(
-                    row["persona_id"],
-                    None,
-                    gate,
-                    [
-                        _gate_review(
-                            row["persona_id"], "name_unique", gate, model, version, rng_seed
-                        )
-                    ],
-                )
-            )
-        else:
+            done.append(_stop(row["persona_id"], "name_unique", gate, (model, version, rng_seed)))
+            continue
+        if row.get("name"):
             taken.add(row["name"])
-            pending.append(row)
+        pending.append(row)
     done += await asyncio.gather(
-        *(_enrich_one(r, cfg, llm, rng_seed, model, version) for r in pending)
+        *(_enrich_one(r, cfg, llm, rng_seed, model, version, taken) for r in pending)
     )
     after = llm.usage.totals()
     accepted = [d.row for d in done if d.row is not None]
@@ -290,11 +214,9 @@ async def enrich_personas(
 
 def _name_gate(row: dict[str, Any], taken: set[str]) -> str | None:
     if not row.get("name"):
-        return "missing_name: the skeleton has no name; sample one with personafoundry.names"
+        return None if row.get("source") == "seed" else "missing_name: the skeleton has no name"
     if row["name"] in taken:
         return f"duplicate_name: {row['name']!r} is already used in this release"
-    if not row.get("traits"):
-        return "missing_traits: the skeleton has no Big Five traits"
     return None
 
 
@@ -324,6 +246,16 @@ def _gate_review(
     }
 
 
+def _stop(
+    pid: str, expert: str, reason: str, how: tuple[str, str, int], error: str | None = None
+) -> _Done:
+    """A persona stopped before (or instead of) the loop, with its one review row."""
+    model, version, seed = how
+    return _Done(
+        pid, None, reason, [_gate_review(pid, expert, reason, model, version, seed, error)]
+    )
+
+
 async def _enrich_one(
     row: dict[str, Any],
     cfg: PersonasConfig,
@@ -331,24 +263,23 @@ async def _enrich_one(
     rng_seed: int,
     model: str,
     version: str,
+    taken: set[str],
 ) -> _Done:
-    pid = row["persona_id"]
+    pid, how = row["persona_id"], (model, version, rng_seed)
     filled = needs_fill(row)
     if filled:
         result = await fill_seed_demographics(row, llm, seed=item_seed(rng_seed, pid, "fill"))
         if not result.ok or result.value is None:
             reason = f"seed_fill_failed: {result.error}"
-            return _Done(
-                pid,
-                None,
-                reason,
-                [
-                    _gate_review(
-                        pid, "seed_fill", reason, model, version, rng_seed, str(result.error)
-                    )
-                ],
-            )
+            return _stop(pid, "seed_fill", reason, how, str(result.error))
         row = apply_fill(row, result.value)
+    if not row.get("name"):  # a seed persona: sampled from census/SSA name tables, not the LLM
+        row = {**row, "name": sample_name(row, rng_seed, taken)}
+        if row["name"] is None:
+            return _stop(pid, "name_unique", "duplicate_name: no unused name found", how)
+        taken.add(row["name"])  # no await since the check: safe under asyncio
+    if not row.get("traits"):
+        row = {**row, "traits": sample_traits(rng_seed, pid)}
     seeds = split_seed(row.get("seed_text")) if row.get("source") == "seed" else ()
     context = PersonaContext(
         row, cfg.facts_min, cfg.facts_max, reference_year(), render_profile(row), seeds
@@ -356,26 +287,12 @@ async def _enrich_one(
     conflicts = seed_conflicts(context)
     if conflicts:
         reason = "seed_conflicts_with_profile: " + "; ".join(conflicts)
-        return _Done(
-            pid,
-            None,
-            reason,
-            [_gate_review(pid, "demographics", reason, model, version, rng_seed)],
-            filled=filled,
-        )
+        return replace(_stop(pid, "demographics", reason, how), filled=filled)
     seed = item_seed(rng_seed, pid, "generate")
     spec = LoopSpec("persona", persona_experts(), cfg.max_rounds, model, version, seed)
     outcome = await refine(pid, context, _generator(row, cfg, llm, seeds, seed), spec, llm)
-    if not outcome.accepted or outcome.candidate is None:
-        return _Done(pid, None, outcome.reason, outcome.reviews, outcome.rounds, filled)
-    return _Done(
-        pid,
-        _accepted_row(row, outcome, model, version, rng_seed),
-        None,
-        outcome.reviews,
-        outcome.rounds,
-        filled,
-    )
+    accepted = _accepted_row(row, outcome, model, version, rng_seed) if outcome.accepted else None
+    return _Done(pid, accepted, outcome.reason, outcome.reviews, outcome.rounds, filled)
 
 
 def _generator(

@@ -246,3 +246,36 @@ def test_prompts_ask_for_the_configured_fact_count_and_guard_stereotypes(llm_ser
         == (4, 8)  # fmt: skip
     text = json.dumps(payload["messages"])
     assert "4 to 8 short first-person facts" in text and "race, ethnicity or sex" in text
+
+
+def test_missing_traits_and_seed_names_are_sampled_from_data_not_the_llm(llm_server, cfg, tmp_path):
+    fill = {"age": 41, "sex": "Female", "state": "Arizona", "occupation": "nurse"}
+    unnamed = {**SEED_ROW, "name": None, "traits": None}
+    census = {**MARIA, "traits": None}
+    draft = {**SEED_DRAFT, "narrative": SEED_DRAFT["narrative"].replace("Dana Whitfield", "{}")}
+
+    def responder(payload: dict[str, Any]) -> dict[str, Any]:
+        name = schema_name(payload)
+        if name == "SeedDemographics":
+            return {"json": fill}
+        if name == "JudgeReply":
+            return {"json": JUDGE_OK}
+        prompt = payload["messages"][1]["content"]
+        if "Maria Lopez" in prompt:
+            return {"json": GOOD}
+        sampled = prompt.split("- Name: ")[1].split("\n")[0]
+        return {"json": {**draft, "narrative": draft["narrative"].format(sampled)}}
+
+    llm_server.responder = responder
+    result = run(cfg, tmp_path, skeletons(census, unnamed))
+    rows = {r["source"]: r for r in result.table.to_pylist()}
+    assert set(rows) == {"census", "seed"}, result.dropped.to_pylist()
+    name = rows["seed"]["name"]
+    assert name and len(name.split()) >= 2 and name != "Maria Lopez"
+    for row in rows.values():
+        assert set(row["traits"]) == set(TRAITS) and all(
+            0 <= v <= 1 for v in row["traits"].values()
+        )
+    again = run(cfg, tmp_path, skeletons(census, unnamed))
+    assert again.table.column("name").to_pylist() == result.table.column("name").to_pylist()
+    assert again.table.column("traits").equals(result.table.column("traits"))
