@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 
 from personafoundry import settings
+from personafoundry.cli_release import release_app
 from personafoundry.errors import PersonaFoundryError
 
 settings.configure()
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 model_app = typer.Typer(help="Install, verify, serve and stop the embedded local model.")
 app.add_typer(model_app, name="model")
+app.add_typer(release_app, name="release")
 console = Console(stderr=True)
 STATE = {"debug": False}
 
