@@ -16,8 +16,10 @@ Decisions:
   `cfg.startup_timeout_s`; a server that exits early raises `ModelError` with its log tail.
 - Orphans: an attached server is stopped by `__exit__` (also on KeyboardInterrupt), by an
   `atexit` hook, and on Linux by `PR_SET_PDEATHSIG` (SIGKILL when the parent dies, even by
-  SIGKILL). The kernel ties that signal to the *thread* that forked, so it is set only when
-  the server is started from the main thread; a worker thread that exits would kill it.
+  SIGKILL), set by a small bootstrap that then runs the server module (`preexec_fn` is
+  unsafe with threads). The kernel ties that signal to the *thread* that forked, so it is
+  set only when the server is started from the main thread; a worker thread that exits
+  would kill it.
 - Environment variables that llama_cpp.server reads as settings (`HOST`, `PORT`, `API_KEY`,
   `MODEL`, ...) are removed from the child's environment so that only our flags count.
 - The detached server (`personafoundry model serve`) has no death signal and no atexit hook;
@@ -28,7 +30,6 @@ Decisions:
 from __future__ import annotations
 
 import atexit
-import ctypes
 import json
 import logging
 import os
@@ -40,18 +41,26 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from personafoundry.config import EmbeddedConfig
 from personafoundry.errors import ModelError
-from personafoundry.modelfile import ModelInfo, install_model, model_path, verify_model
+from personafoundry.modelfile import (
+    MODEL_FILE,
+    MODEL_SHA256,
+    MODEL_SIZE,
+    ModelInfo,
+    install_model,
+    model_path,
+    verify_model,
+)
 from personafoundry.paths import cache_home
 
 __all__ = [
-    "EmbeddedServer", "ModelInfo", "ServerState", "detached_state", "free_port",
+    "MODEL_FILE", "MODEL_SHA256", "MODEL_SIZE", "EmbeddedServer", "ModelInfo", "ServerState", "detached_state", "free_port",
     "install_model", "model_path", "serve_detached", "stop_detached", "verify_model",
 ]  # fmt: skip
 
@@ -110,16 +119,24 @@ def _server_env() -> dict[str, str]:
     return env
 
 
-def _death_signal(parent_pid: int) -> Callable[[], None]:
-    """A preexec_fn: ask Linux to SIGKILL the child when the forking thread dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
+# Runs the server module after asking Linux to SIGKILL it when the forking thread dies.
+# A bootstrap instead of `preexec_fn`, which is unsafe in a process with threads.
+_BOOTSTRAP = """\
+import ctypes, os, runpy, signal, sys
+parent = int(sys.argv[1])
+if parent:
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        sys.exit(1)
+sys.argv = sys.argv[2:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
 
-    def preexec() -> None:
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
 
-    return preexec
+def launch_command(cmd: list[str], parent_pid: int) -> list[str]:
+    """Wrap `python -m MODULE ARGS` so the child dies with `parent_pid` (0: it does not)."""
+    assert cmd[1] == "-m"
+    return [cmd[0], "-c", _BOOTSTRAP, str(parent_pid), *cmd[2:]]
 
 
 def log_tail(path: Path, lines: int = 25) -> str:
@@ -177,7 +194,7 @@ class EmbeddedServer:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
-    def start(self) -> EmbeddedServer:
+    def start(self) -> Self:
         """Install/verify the model if needed, launch the server, wait until it answers."""
         if self.proc is not None:
             return self
@@ -186,13 +203,13 @@ class EmbeddedServer:
         logs = cache_home() / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         self.log_path = logs / f"embedded-server-{self.port}.log"
-        attach_death = not self.detached and threading.current_thread() is threading.main_thread()
+        tie = not self.detached and threading.current_thread() is threading.main_thread()
+        parent = os.getpid() if tie and sys.platform == "linux" else 0
         with self.log_path.open("wb") as log_file:
             self.proc = subprocess.Popen(
-                server_command(self.cfg, model, self.port),
+                launch_command(server_command(self.cfg, model, self.port), parent),
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                 env=_server_env(), start_new_session=True,
-                preexec_fn=_death_signal(os.getpid()) if attach_death and sys.platform == "linux" else None,
             )  # fmt: skip
         if not self.detached:
             _LIVE.add(self)
@@ -240,7 +257,7 @@ class EmbeddedServer:
         _kill_group(proc.pid, signal.SIGKILL)  # any straggler left in the group
         log.info("embedded server pid %s stopped", proc.pid)
 
-    def __enter__(self) -> EmbeddedServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

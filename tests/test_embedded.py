@@ -252,10 +252,10 @@ def test_server_answers_a_json_schema_chat_and_stops_cleanly():
 @pytest.mark.embedded
 @pytest.mark.timeout(600)
 def test_exception_in_the_context_stops_the_server():
-    with pytest.raises(RuntimeError, match="boom"):
-        with EmbeddedServer(EmbeddedConfig(n_ctx=1024)) as srv:
-            pid, port = srv.pid, srv.port
-            raise RuntimeError("boom")
+    server = EmbeddedServer(EmbeddedConfig(n_ctx=1024))
+    with pytest.raises(RuntimeError, match="boom"), server as srv:
+        pid, port = srv.pid, srv.port
+        raise RuntimeError("boom")
     assert not _is_our_server(pid) and not port_open(port)
 
 
