@@ -134,6 +134,15 @@ def direct_side(llm: Any, prompt: str, schema: dict | None, max_tokens: int) -> 
     )  # fmt: skip
 
 
+def progress(mode: str, gateway: Sample, direct: Sample) -> None:
+    """One stderr line per prompt pair, so a slow run shows where it is."""
+    print(
+        f"{mode}: gateway {gateway.tokens} tok {gateway.wall_s:.1f}s | "
+        f"direct {direct.tokens} tok {direct.wall_s:.1f}s",
+        file=sys.stderr, flush=True,
+    )  # fmt: skip
+
+
 def rate(samples: list[Sample]) -> float:
     return sum(s.tokens for s in samples) / sum(s.wall_s for s in samples)
 
@@ -179,6 +188,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 for prompt in prompts:  # alternate, never overlap
                     gateway.append(await timed_gateway(client, server, prompt, schema, args.max_tokens))  # fmt: skip
                     direct.append(direct_side(llm, prompt, schema, args.max_tokens))
+                    progress(mode, gateway[-1], direct[-1])
             result[mode] = summarize(gateway, direct)
         await client.close()
     plain = result["plain"]

@@ -70,6 +70,8 @@ HOST = "127.0.0.1"
 STOP_GRACE_S = 5.0
 POLL_S = 0.2
 STATE_FILE = "server.json"
+PORT_ATTEMPTS = 3
+READY_MARK = "Uvicorn running on"
 SERVER_MODULE = "llama_cpp.server"
 # Settings that llama_cpp.server reads from the environment (pydantic-settings, any case).
 _SERVER_ENV_KEYS = {
@@ -156,6 +158,10 @@ def _answers(url: str) -> bool:
         return False
 
 
+class _PortTaken(Exception):
+    """Another process bound the chosen port first; start again on a new one."""
+
+
 _LIVE: set[EmbeddedServer] = set()
 
 
@@ -199,6 +205,19 @@ class EmbeddedServer:
         if self.proc is not None:
             return self
         model = self.model_file or install_model()
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self._launch(model)
+            try:
+                self._wait_ready()
+                return self
+            except _PortTaken:
+                log.info("port %s was taken before the server bound it (try %s)", self.port, attempt)  # fmt: skip
+            except BaseException:
+                self.stop()
+                raise
+        raise ModelError(f"embedded server found no free port in {PORT_ATTEMPTS} tries; retry.")
+
+    def _launch(self, model: Path) -> None:
         self.port = free_port()
         logs = cache_home() / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -214,22 +233,21 @@ class EmbeddedServer:
         if not self.detached:
             _LIVE.add(self)
         log.info("embedded server pid %s starting on port %s", self.proc.pid, self.port)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
     def _wait_ready(self) -> None:
+        """Poll until the server answers; its own log must show it bound the port (not a
+        stranger that took the port in between)."""
         assert self.proc is not None and self.log_path is not None
         deadline = time.monotonic() + self.cfg.startup_timeout_s
         url = f"{self.base_url}/models"
-        while not _answers(url):
+        while not (_answers(url) and READY_MARK in log_tail(self.log_path, 50)):
             if self.proc.poll() is not None:
+                tail = log_tail(self.log_path)
+                self.stop()
+                if "address already in use" in tail.lower():
+                    raise _PortTaken
                 raise ModelError(
-                    f"embedded server exited with code {self.proc.returncode} during startup; "
-                    f"see {self.log_path}:\n{log_tail(self.log_path)}"
+                    f"embedded server exited during startup; see {self.log_path}:\n{tail}"
                 )
             if time.monotonic() > deadline:
                 raise ModelError(

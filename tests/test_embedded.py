@@ -188,7 +188,7 @@ def test_server_that_exits_during_startup_raises_with_log_tail(tmp_path, monkeyp
     bogus = tmp_path / "bogus.gguf"
     bogus.write_bytes(b"not a gguf file")
     server = EmbeddedServer(EmbeddedConfig(startup_timeout_s=120), model_file=bogus)
-    with pytest.raises(ModelError, match="exited with code") as err:
+    with pytest.raises(ModelError, match="exited during startup") as err:
         server.start()
     assert str(tmp_path / "logs") in str(err.value)
     assert server.proc is None
