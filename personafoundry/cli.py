@@ -52,7 +52,9 @@ def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
 ) -> None:
     STATE["debug"] = debug
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # Root at WARNING keeps httpx's per-request lines out; our logger and Prefect's own
+    # handlers still print run progress.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("personafoundry").setLevel(logging.DEBUG if debug else logging.INFO)
 
 

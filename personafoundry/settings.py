@@ -16,6 +16,9 @@ DEFAULTS = {
     "DO_NOT_TRACK": "1",
     "PREFECT_LOGGING_EXTRA_LOGGERS": "personafoundry",
     "PREFECT_UI_ENABLED": "false",
+    # The temporary server takes 20-30 s to start on a busy 2-core machine; the default 20 s
+    # wait fails runs there.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }
 
 
