@@ -26,6 +26,7 @@ import functools
 import json
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -42,6 +43,7 @@ from personafoundry.usage import BudgetGuard, UsageBook, price_of
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
+HEARTBEAT_S = 20.0
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 
@@ -151,6 +153,7 @@ class LlmClient:
         self._clients: dict[str, openai.AsyncOpenAI] = {}
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._consecutive_failures: dict[str, int] = {}
+        self._last_heartbeat = time.monotonic()
 
     async def __aenter__(self) -> LlmClient:
         limits: dict[str, int] = {}
@@ -261,6 +264,7 @@ class LlmClient:
         hit = self.cache.get(key)
         if hit is not None:
             usage.cache_hits += 1
+            usage.cached_tokens += hit.prompt_tokens + hit.completion_tokens
             return hit, True
         if self.budget is not None:
             self.budget.check()
@@ -274,7 +278,20 @@ class LlmClient:
         if self.budget is not None:
             self.budget.charge(reply.prompt_tokens + reply.completion_tokens, cost)
         self.cache.put(key, reply, model=ep.model, role=ep.role, run_id=self.run_id, cost_usd=cost)
+        self._heartbeat()
         return reply, False
+
+    def _heartbeat(self) -> None:
+        """One progress line every HEARTBEAT_S while calls complete (long shards stay visible)."""
+        now = time.monotonic()
+        if now - self._last_heartbeat < HEARTBEAT_S:
+            return
+        self._last_heartbeat = now
+        t = self.usage.totals()
+        log.info(
+            "llm: %d calls paid, %d cached, %d completion tokens, %d retries, %d failed so far",
+            t["requests"], t["cache_hits"], t["completion_tokens"], t["retries"], t["failed_calls"],
+        )
 
     async def _post_with_retries(
         self, ep: Endpoint, messages: list[dict[str, str]], params: dict[str, Any]

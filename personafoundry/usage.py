@@ -21,6 +21,7 @@ COUNTERS = (
     "transport_failures",
     "invalid_replies",
     "failed_calls",
+    "cached_tokens",
 )
 
 
@@ -36,6 +37,7 @@ class RoleUsage:
     transport_failures: int = 0
     invalid_replies: int = 0
     failed_calls: int = 0
+    cached_tokens: int = 0  # tokens of replies served from the cache (not paid again)
     cost_usd: float = 0.0
 
 
