@@ -156,6 +156,9 @@ class DocumentsConfig(_Section):
     timeline_end: str = Field("2024-12-31", pattern=r"^\d{4}-\d{2}-\d{2}$")
     timeline_days: int = Field(365, ge=7, description="per-persona timeline span")
     llm_judges: bool = Field(True, description="run the realism/faithfulness LLM judges")
+    repair_totals: bool = Field(
+        True, description="compute receipt totals from the items instead of trusting the model"
+    )
     show_examples: bool = Field(
         False, description="show the catalog example in the prompt (small models copy it)"
     )

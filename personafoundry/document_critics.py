@@ -44,7 +44,8 @@ FREE_TEXT_MIN = 20
 COPY_NGRAM = 5
 GREETING = re.compile(r"\s*(?:hi|hello|hey|dear)\s+([A-Za-z]+)", re.IGNORECASE)
 META_TITLE = re.compile(
-    r"\b(personal (information|details|communication)|self[- ]brief|profile|persona|"
+    r"\b(personal (information|details|communication|email|message|notes?)|self[- ]brief|"
+    r"profile|persona|"
     r"document|details about)\b",
     re.IGNORECASE,
 )
@@ -53,9 +54,10 @@ EXPOSITION = (
     re.compile(r"\bI am an? \d{1,3}[- ]year[- ]old\b", re.IGNORECASE),
     re.compile(
         r"\b(this|the) (document|email|note|receipt|post|entry|log|message)s? "
-        r"(reveals?|shows?|demonstrates?|proves?|mentions?)\b",
+        r"(\w+ly )?(reveals?|shows?|demonstrates?|proves?|mentions?|states?)\b",
         re.IGNORECASE,
     ),
+    re.compile(r"\b(these|the (above|following)) facts\b", re.IGNORECASE),
     re.compile(r"\b(fun fact|fact:|persona)\b", re.IGNORECASE),
 )
 STOPWORDS = frozenset(
@@ -81,6 +83,7 @@ class DocContext:
     counterpart_name: str | None = None
     distractor_text: str | None = None
     verified: dict[str, str] = field(default_factory=dict)  # fact_id -> "match" | "judge"
+    repairs: int = 0  # drafts whose derived fields (receipt total) were recomputed
 
     def render(self, candidate: BaseModel) -> tuple[str, str]:
         return self.doc_type.render_text(candidate.model_dump())
@@ -220,8 +223,9 @@ def _free_text(value: Any, min_chars: int = FREE_TEXT_MIN) -> list[str]:
 
 
 def _pasted_share(values: dict[str, Any], ctx: DocContext) -> float:
-    """Share of the free-text words that are planned fact statements copied verbatim."""
-    text = " ".join(words(" ".join(_free_text(values))))
+    """Share of the main text's words (longest string) that are planned facts copied verbatim."""
+    texts = _free_text(values)
+    text = " ".join(words(max(texts, key=len))) if texts else ""
     pasted = 0
     for fact in ctx.planned:
         phrase = " ".join(words(fact["statement"]))

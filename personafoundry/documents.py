@@ -25,7 +25,7 @@ import asyncio
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -127,8 +127,6 @@ def generate_messages(
         label=ctx.doc_type.label,
         spec=ctx.doc_type.spec,
         name=p.get("name") or "unknown",
-        age=p.get("age") if p.get("age") is not None else "adult",
-        occupation=p.get("occupation") or "no paid job",
         state=p.get("state") or "the United States",
         date=ctx.timestamp.strftime("%Y-%m-%d %H:%M"),
         counterpart=counterpart,
@@ -138,7 +136,9 @@ def generate_messages(
     )
 
 
-def _generator(ctx: DocContext, prompt: Prompt, llm: LlmClient, seed: int, show_example: bool):
+def _generator(
+    ctx: DocContext, prompt: Prompt, llm: LlmClient, seed: int, show_example: bool, repair: bool
+):
     """The loop's `generate(feedback, round)`.
 
     A revision is a fresh request with the critics' feedback appended, not a chat turn
@@ -152,11 +152,33 @@ def _generator(ctx: DocContext, prompt: Prompt, llm: LlmClient, seed: int, show_
         if feedback:
             note = f"\n\nA previous draft was rejected. {feedback}\nWrite a new, better one."
             messages = [*base[:-1], {"role": "user", "content": base[-1]["content"] + note}]
-        return await llm.complete_json(
+        result = await llm.complete_json(
             "generator", messages, ctx.doc_type.model, seed=seed + round_no
         )
+        if repair and result.ok and result.value is not None:
+            return replace(result, value=repair_total(result.value, ctx))
+        return result
 
     return generate
+
+
+def repair_total(draft: BaseModel, ctx: DocContext) -> BaseModel:
+    """Set `total` to the sum of the item prices (types with `items_sum_to_total`).
+
+    Arithmetic is not a language task: the 0.5B model got every receipt total wrong, and
+    revising did not help. The repair is counted in `DocContext.repairs` (stats).
+    """
+    if "items_sum_to_total" not in ctx.doc_type.checks:
+        return draft
+    values = draft.model_dump()
+    prices = [i.get("price") for i in values.get("items") or [] if isinstance(i, dict)]
+    if not prices or not all(isinstance(p, int | float) for p in prices):
+        return draft  # the format expert reports it
+    total = round(sum(prices), 2)
+    if values.get("total") == total:
+        return draft
+    ctx.repairs += 1
+    return draft.model_copy(update={"total": total})
 
 
 def _context(row: dict[str, Any], persona: dict[str, Any], doc_type: DocType) -> DocContext | str:
@@ -178,32 +200,46 @@ def _context(row: dict[str, Any], persona: dict[str, Any], doc_type: DocType) ->
     )
 
 
-async def _write_one(
-    row: dict[str, Any],
-    persona: dict[str, Any] | None,
-    types: dict[str, DocType],
-    prompts: dict[str, Prompt],
-    experts: list[Any],
-    cfg: DocumentsConfig,
-    llm: LlmClient,
-    model: str,
-    version: str,
-    rng_seed: int,
-) -> tuple[dict[str, Any] | None, str | None, list[dict[str, Any]]]:
-    """(document row or None, drop reason, review rows) for one plan row."""
+@dataclass(frozen=True)
+class _Stage:
+    """What every document of one call shares."""
+
+    types: dict[str, DocType]
+    prompts: dict[str, Prompt]
+    experts: list[Any]
+    cfg: DocumentsConfig
+    llm: LlmClient
+    model: str
+    version: str
+    rng_seed: int
+
+
+@dataclass(frozen=True)
+class _Done:
+    """One plan row's outcome: the document row or the drop reason, reviews, repairs."""
+
+    doc: dict[str, Any] | None
+    reason: str | None
+    reviews: list[dict[str, Any]]
+    repairs: int = 0
+
+
+async def _write_one(row: dict[str, Any], persona: dict[str, Any] | None, st: _Stage) -> _Done:
     if persona is None:
-        return None, f"unknown_persona: {row['persona_id']}", []
-    if row["doc_type"] not in types:
-        return None, f"unknown_doc_type: {row['doc_type']} is not in the catalog", []
-    ctx = _context(row, persona, types[row["doc_type"]])
+        return _Done(None, f"unknown_persona: {row['persona_id']}", [])
+    if row["doc_type"] not in st.types:
+        return _Done(None, f"unknown_doc_type: {row['doc_type']} is not in the catalog", [])
+    ctx = _context(row, persona, st.types[row["doc_type"]])
     if isinstance(ctx, str):
-        return None, ctx, []
-    seed = item_seed(rng_seed, row["document_id"])
-    spec = LoopSpec("document", experts, cfg.max_rounds, model, version, seed)
-    generate = _generator(ctx, prompts["generate"], llm, seed, cfg.show_examples)
-    outcome: LoopOutcome[BaseModel] = await refine(row["document_id"], ctx, generate, spec, llm)
+        return _Done(None, ctx, [])
+    seed = item_seed(st.rng_seed, row["document_id"])
+    spec = LoopSpec("document", st.experts, st.cfg.max_rounds, st.model, st.version, seed)
+    generate = _generator(
+        ctx, st.prompts["generate"], st.llm, seed, st.cfg.show_examples, st.cfg.repair_totals
+    )
+    outcome: LoopOutcome[BaseModel] = await refine(row["document_id"], ctx, generate, spec, st.llm)
     if not outcome.accepted or outcome.candidate is None:
-        return None, outcome.reason, outcome.reviews
+        return _Done(None, outcome.reason, outcome.reviews, ctx.repairs)
     title, body = ctx.render(outcome.candidate)
     doc = {
         "document_id": row["document_id"],
@@ -215,13 +251,13 @@ async def _write_one(
         "revealed_fact_ids": [f for f in row["fact_ids"] if f in ctx.verified],
         "critic_scores": score_structs(outcome.verdicts),
         "rounds": outcome.rounds,
-        "model": model,
-        "prompt_version": version,
+        "model": st.model,
+        "prompt_version": st.version,
         "fields": json.dumps(outcome.candidate.model_dump(), ensure_ascii=False),
         "is_distractor": row["role"] == "distractor",
         "counterpart_id": row.get("counterpart_id"),
     }
-    return doc, None, outcome.reviews
+    return _Done(doc, None, outcome.reviews, ctx.repairs)
 
 
 async def generate_documents(
@@ -233,35 +269,26 @@ async def generate_documents(
     Output columns: `schemas/documents.py` + `EXTRA_FIELDS`; `reviews` per
     `schemas/reviews.py`; `dropped` is the plan rows not accepted plus `reason`.
     """
-    types = load_catalog(cfg.catalog_path)
     version, prompts = load_prompts()
-    experts = build_experts(prompts, cfg.accept_threshold, cfg.llm_judges)
-    model = llm.endpoints["generator"].model
+    st = _Stage(
+        types=load_catalog(cfg.catalog_path),
+        prompts=prompts,
+        experts=build_experts(prompts, cfg.accept_threshold, cfg.llm_judges),
+        cfg=cfg,
+        llm=llm,
+        model=llm.endpoints["generator"].model,
+        version=version,
+        rng_seed=rng_seed,
+    )
     cols = [c for c in PERSONA_COLUMNS if c in personas.column_names]
     by_id = {p["persona_id"]: p for p in personas.select(cols).to_pylist()}
     rows = plan.to_pylist()
     before = llm.usage.totals()
-    done = await asyncio.gather(
-        *(
-            _write_one(
-                r,
-                by_id.get(r["persona_id"]),
-                types,
-                prompts,
-                experts,
-                cfg,
-                llm,
-                model,
-                version,
-                rng_seed,
-            )
-            for r in rows
-        )
-    )
+    done = await asyncio.gather(*(_write_one(r, by_id.get(r["persona_id"]), st) for r in rows))
     after = llm.usage.totals()
-    docs = [d for d, _, _ in done if d is not None]
-    reviews = [rv for _, _, rvs in done for rv in rvs]
-    dropped = [{**r, "reason": reason} for r, (d, reason, _) in zip(rows, done) if d is None]
+    docs = [d.doc for d in done if d.doc is not None]
+    reviews = [rv for d in done for rv in d.reviews]
+    dropped = [{**r, "reason": d.reason} for r, d in zip(rows, done) if d.doc is None]
     table = pa.Table.from_pylist(docs, schema=output_schema())
     stats = {
         "planned": len(rows),
@@ -269,6 +296,7 @@ async def generate_documents(
         "rejected": len(dropped),
         "rounds": sum(d["rounds"] for d in docs),
         "generator_failures": sum(r["expert"] == "generator" for r in reviews),
+        "repaired_totals": sum(d.repairs for d in done),
         "requests": int(after.get("requests", 0) - before.get("requests", 0)),
         "cached": int(after.get("cache_hits", 0) - before.get("cache_hits", 0)),
     }

@@ -228,7 +228,7 @@ def test_bad_total_is_revised_with_the_critics_feedback(
         }
 
     llm_server.responder = responder(draft, evidence="Pickleball paddle")
-    result = run(llm_config, tmp_path, plan_table("receipt", [PICKLEBALL]))
+    result = run(llm_config, tmp_path, plan_table("receipt", [PICKLEBALL]), repair_totals=False)
     assert result.stats["accepted"] == 1
     doc = result.table.to_pylist()[0]
     assert doc["rounds"] == 2 and doc["body"].endswith("TOTAL 49.50")
@@ -332,6 +332,7 @@ def test_generator_prompt_names_counterpart_facts_and_hints(
     assert "clearly show these facts" in prompt and RENT["statement"] in prompt
     assert "only hint at these" in prompt and PICKLEBALL["statement"] in prompt
     assert "Date: 2024-03-02 09:30" in prompt and "Maria Lopez" in prompt
+    assert "38" not in prompt and "nurses" not in prompt  # no age/job to leak into the text
 
 
 def test_defaults_documents_config_is_valid() -> None:
@@ -340,7 +341,7 @@ def test_defaults_documents_config_is_valid() -> None:
 
 def test_leakage_expert_flags_meta_titles_and_pasted_fact_lists() -> None:
     pasted = CATALOG["journal_note"].model(
-        date="2024-03-02", title="Personal Information and Details", text=RENT["statement"]
+        date="2024-03-02", title="Personal Information", text=RENT["statement"]
     )
     problems = leakage_problems(pasted, ctx("journal_note", [RENT]))
     assert len(problems) == 2 and "write a real title" in problems[0]
@@ -386,3 +387,15 @@ def test_example_is_shown_only_when_configured(
     ]
     assert "Harbor Hardware" not in hidden and "Example of the format" not in hidden
     assert "Harbor Hardware" in shown and '"date": "2024-03-02"' in shown
+
+
+def test_receipt_totals_are_computed_when_repair_is_on(
+    llm_server: Any, llm_config: RunConfig, tmp_path: Path
+) -> None:
+    items = [{"name": "Pickleball paddle", "price": 40.0}, {"name": "Balls 6pk", "price": 9.5}]
+    wrong = {"merchant": "Dick's", "date": "2024-03-02", "items": items, "total": 52.0}
+    llm_server.responder = responder(lambda n: wrong, evidence="Pickleball paddle")
+    result = run(llm_config, tmp_path, plan_table("receipt", [PICKLEBALL]))
+    doc = result.table.to_pylist()[0]
+    assert doc["rounds"] == 1 and json.loads(doc["fields"])["total"] == 49.5
+    assert result.stats["repaired_totals"] == 1
