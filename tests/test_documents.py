@@ -399,3 +399,49 @@ def test_receipt_totals_are_computed_when_repair_is_on(
     doc = result.table.to_pylist()[0]
     assert doc["rounds"] == 1 and json.loads(doc["fields"])["total"] == 49.5
     assert result.stats["repaired_totals"] == 1
+
+
+def journal_responder(payload: dict[str, Any]) -> dict[str, Any]:
+    """A journal note that carries every fact line of the prompt, amid ordinary filler."""
+    name = schema_name(payload)
+    if name == "JudgeReply":
+        return {"json": {"feedback": "fine", "score": 4}}
+    if name == "FactCheckReply":
+        return {"json": {"evidence": "", "revealed": False}}
+    prompt = payload["messages"][1]["content"]
+    day = prompt.split("Date: ")[1][:10]
+    lines = [ln[2:].split(" (keep:")[0] for ln in prompt.splitlines() if ln.startswith("- ")]
+    filler = "Long day, slept badly, the neighbors were loud again and the coffee ran out."
+    quoted = [ln.split('"')[1] for ln in prompt.splitlines() if "said it)" in ln]
+    text = " ".join([filler, *lines, *quoted, filler])
+    return {"json": {"date": day, "title": "Tuesday", "text": text}}
+
+
+def test_plan_generate_and_probe_end_to_end(
+    llm_server: Any, llm_config: RunConfig, tmp_path: Path
+) -> None:
+    from personafoundry.doc_plan import plan_documents
+    from personafoundry.probes import build_probes
+    from personafoundry.schema import conform_table
+
+    cfg = DocumentsConfig(
+        doc_types=["journal_note"], per_persona=2, cover_all=True, implied_share=0,
+        distractors_per_persona=1, negative_probes=1,
+    )  # fmt: skip
+    plan = plan_documents(make_personas(), cfg, rng_seed=7).table
+    llm_server.responder = journal_responder
+    result = run(llm_config, tmp_path, plan, **cfg.model_dump())
+    assert result.stats["accepted"] == plan.num_rows, result.dropped.to_pylist()
+    docs, _ = conform_table(result.table, get_schema("documents"))
+    planned = {r["document_id"]: r for r in plan.to_pylist()}
+    for doc in result.table.to_pylist():
+        assert doc["revealed_fact_ids"] == planned[doc["document_id"]]["fact_ids"]
+        assert doc["is_distractor"] == (planned[doc["document_id"]]["role"] == "distractor")
+    assert {c["verified"] > 0 for c in result.coverage.to_pylist()} == {True}
+    probes = build_probes(make_personas(), result.table, cfg, rng_seed=7)
+    conform_table(probes.table, get_schema("probes"))
+    owner = {d["document_id"]: d["persona_id"] for d in docs.to_pylist()}
+    for probe in probes.table.to_pylist():
+        assert all(owner[d] == probe["persona_id"] for d in probe["evidence_document_ids"])
+    assert probes.stats["temporal"] == 1 and probes.stats["direct"] >= 4
+    assert probes.stats["negative"] == 2  # one held-out fact per persona
