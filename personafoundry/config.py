@@ -185,7 +185,9 @@ class DedupConfig(_Section):
     verify: Literal["exact", "estimated"] = Field(
         "exact", description="candidate check: exact shingle-set Jaccard or the MinHash estimate"
     )
-    chunk_rows: int = Field(32_768, ge=1, description="rows per signature chunk (bounds memory)")
+    chunk_rows: int = Field(
+        4096, ge=1, description="rows per signature chunk: bounds memory, stays in CPU cache"
+    )
     workers: int = Field(2, ge=1, le=64, description="threads computing signature chunks")
     text_fields: dict[str, list[str]] = Field(
         default_factory=lambda: {

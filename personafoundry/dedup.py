@@ -3,11 +3,13 @@
 Decisions:
 - Text per table comes from `DedupConfig.text_fields` (personas: narrative + fact
   statements; conversations: every turn; documents: title + body), joined by newlines.
-- Candidates from LSH (`minhash.py`) are verified: `verify="exact"` first drops pairs whose
-  MinHash estimate is far below the threshold (PREFILTER_SIGMAS standard errors), then
-  computes the exact Jaccard of the shingle sets, recomputed for those rows only, so reported
-  pairs really are at or above the threshold; pairs with an item of an earlier release use
-  the estimate (the index keeps signatures, not texts).
+- Candidates from LSH (`minhash.py`) are verified. `verify="exact"`: a pair whose MinHash
+  estimate lies within PREFILTER_SIGMAS (4) standard errors of the threshold is decided by
+  the exact Jaccard of its shingle sets, recomputed for those rows only; outside that band
+  the estimate is trusted (wrong with P < 1e-4). Pairs with an item of an earlier release
+  always use the estimate (the index keeps signatures, not texts). `verify="estimated"`
+  trusts the estimate everywhere. The `similarity` column is always the MinHash estimate
+  of the removed item against its keeper, as `schemas/duplicates.py` says.
 - Union-find clusters; the kept member is the best mean critic score, ties broken by the
   smallest item id, so the choice never depends on row order. A cluster that reaches an
   item of an earlier release keeps that item (published rows are immutable): every new
@@ -35,7 +37,7 @@ import pyarrow.compute as pc
 
 from personafoundry import minhash as mh
 from personafoundry.config import DedupConfig
-from personafoundry.dedup_graph import Clusters, Graph, cluster, link_similarity, verified_edges
+from personafoundry.dedup_graph import Clusters, Graph, cluster, verified_edges
 from personafoundry.dedup_index import (
     DedupIndex,
     compatible_index,
@@ -197,7 +199,7 @@ def dedup_table(
     keys = mh.band_keys(graph.sigs, bands, rows)
     pairs = mh.candidate_pairs(np.concatenate([keys, matrix(old["band_keys"], bands)]))
     pairs = pairs[pairs[:, 0] < graph.k]  # old-old pairs were settled when they were released
-    edges, edge_sims, sets = verified_edges(graph, pairs)
+    edges, exact_checks = verified_edges(graph, pairs)
     new_ids = ids.take(pa.array(new))
     scores = row_scores(table, score_column)[new]
     clusters = cluster(graph, edges, new_ids, scores, table_name)
@@ -207,7 +209,7 @@ def dedup_table(
         {
             "table": [table_name] * len(removed), "item_id": clusters.node_ids[removed],
             "kept_id": clusters.node_ids[link[:, 1]], "cluster_id": clusters.cluster[removed],
-            "similarity": link_similarity(graph, link, edges, edge_sims, sets),
+            "similarity": graph.estimate(np.sort(link, axis=1)),
             "reason": [REASON] * len(removed),
         },
         schema=DUPLICATES_SCHEMA.arrow_schema(),
@@ -222,7 +224,8 @@ def dedup_table(
         "rows_in": table.num_rows, "rows_kept": int(keep.sum()), "duplicates": len(removed),
         "duplicates_of_earlier_releases": int((link[:, 1] >= graph.k).sum()),
         "clusters": clusters.count, "candidate_pairs": len(pairs),
-        "verified_pairs": len(edges), "empty_texts": int((~valid).sum()),
+        "verified_pairs": len(edges),
+        "exact_checks": exact_checks, "empty_texts": int((~valid).sum()),
         "carried_over": int(carried.sum()), "bands": bands, "rows_per_band": rows,
         "index_entries": len(new_index),
     }  # fmt: skip

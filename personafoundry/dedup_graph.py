@@ -70,45 +70,25 @@ class Graph:
             base += int(offsets[-1])
         return Sets(np.concatenate(parts), np.concatenate(offs), slot)
 
-    def similarity(self, pairs: np.ndarray, sets: Sets | None) -> np.ndarray:
-        """Exact Jaccard for new-new pairs when `sets` is given, else the estimate."""
-        sims = self.estimate(pairs)
-        both_new = np.flatnonzero(pairs[:, 1] < self.k) if sets is not None else []
-        if len(both_new):
-            sims[both_new] = sets.jaccard(self.new[pairs[both_new]])
-        return sims
 
+def verified_edges(graph: Graph, pairs: np.ndarray) -> tuple[np.ndarray, int]:
+    """Candidate pairs whose Jaccard is at or above the threshold, and how many needed sets.
 
-def verified_edges(graph: Graph, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, Sets | None]:
-    """Candidate pairs at or above the threshold, their similarity, and the sets used."""
-    cfg = graph.cfg
+    With `verify="exact"`, a pair whose estimate lies within PREFILTER_SIGMAS standard
+    errors of the threshold is decided by the exact Jaccard of its shingle sets; outside
+    that band the estimate cannot be wrong in practice (P < 1e-4) and is trusted.
+    """
+    cfg, t = graph.cfg, graph.cfg.threshold
     sims = graph.estimate(pairs)
-    sets = None
-    if cfg.verify == "exact":
-        margin = PREFILTER_SIGMAS * np.sqrt(cfg.threshold * (1 - cfg.threshold) / cfg.num_perm)
-        near = sims >= cfg.threshold - margin
-        pairs = pairs[near]
-        sets = graph.shingle_sets(np.unique(pairs[pairs[:, 1] < graph.k]))
-        sims = graph.similarity(pairs, sets)
-    ok = sims >= cfg.threshold
-    return pairs[ok], sims[ok], sets
-
-
-def link_similarity(
-    graph: Graph, link: np.ndarray, edges: np.ndarray, edge_sims: np.ndarray, sets: Sets | None
-) -> np.ndarray:
-    """Similarity of each removed node to its keeper: the verified edge's value when they are
-    directly linked (the usual case), else computed like the edges were."""
-    n = np.int64(max(graph.k + graph.old.num_rows, 1))
-    pairs = np.sort(link, axis=1)
-    codes, edge_codes = pairs[:, 0] * n + pairs[:, 1], edges[:, 0] * n + edges[:, 1]
-    at = np.searchsorted(edge_codes, codes)  # edges come sorted from candidate_pairs
-    found = at < len(edge_codes)
-    found[found] = edge_codes[at[found]] == codes[found]
-    sims = np.zeros(len(link))
-    sims[found] = edge_sims[at[found]]
-    sims[~found] = graph.similarity(pairs[~found], sets)
-    return sims
+    ok = sims >= t
+    if cfg.verify == "estimated":
+        return pairs[ok], 0
+    margin = PREFILTER_SIGMAS * np.sqrt(t * (1 - t) / cfg.num_perm)
+    unsure = np.flatnonzero((np.abs(sims - t) < margin) & (pairs[:, 1] < graph.k))
+    if len(unsure):
+        sets = graph.shingle_sets(np.unique(pairs[unsure]))
+        ok[unsure] = sets.jaccard(graph.new[pairs[unsure]]) >= t
+    return pairs[ok], len(unsure)
 
 
 def _first_per_label(labels: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -9,9 +9,11 @@ Decisions:
   them is one token), a known limitation.
 - Shingles are word n-grams; a text with fewer than n words is one shingle of all its
   words; a text without words has no shingles and is never anyone's duplicate.
-- Hashes: a word is a polynomial over its UTF-8 bytes put through the MurmurHash3 64-bit
-  finaliser (stable across processes, unlike `hash`, and vectorised), an n-gram folds its word hashes with a multiply-add and the MurmurHash3 64-bit
-  finaliser, and MinHash sees its low 32 bits (`shingle_hash32`).
+- Hashes: a word hashes its UTF-8 bytes (length, then 8-byte little-endian blocks, each
+  folded through the MurmurHash3 64-bit finaliser; stable across processes, unlike `hash`);
+  an n-gram folds its word hashes with a multiply-add and the same finaliser, and MinHash
+  sees its low 32 bits (`shingle_hash32`). All-ASCII blocks are tokenised and hashed
+  straight from the Arrow byte buffer (same words, no strings built).
 - Signatures use datasketch 2.0's default "affine32" permutations bit for bit:
   `MinHash(num_perm, seed, scheme="affine32", hashfunc=shingle_hash32)` updated with
   `shingles(text, n)` has the same `hashvalues` as our row, so users keep the datasketch API
@@ -42,22 +44,21 @@ BLOCK_SHINGLES = 16_384  # (num_perm x block) uint32 matrix of 8 MiB: fits in ca
 EMPTY32 = np.uint32(0xFFFFFFFF)  # datasketch's empty value; also our "no shingles" marker
 _MASK64 = (1 << 64) - 1
 _FOLD = np.uint64(0x9E3779B97F4A7C15)
-_BYTE_MUL = 0x100000001B3  # FNV-1a 64-bit prime
 _LEN_MUL = 0xC2B2AE3D27D4EB4F
+_LOW_BYTES = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [_MASK64], np.uint64)
+_ASCII_LOWER = np.arange(256, dtype=np.uint8)
+_ASCII_LOWER[65:91] += 32
+_ASCII_WORD = np.zeros(256, bool)
+_ASCII_WORD[48:58] = _ASCII_WORD[97:123] = True
 _SEPARATORS = r"[^ 0-9a-z\x{C0}-\x{1FFF}\x{2070}-\x{2FFF}\x{3040}-\x{10FFFF}]+"
 _CHAR_TOKENS = r"([\x{3040}-\x{30FF}\x{3400}-\x{4DBF}\x{4E00}-\x{9FFF}\x{F900}-\x{FAFF}])"
 
 
 def tokenize(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Normalised words of every text: a flat string array and int64 offsets (n + 1)."""
-    t = pc.fill_null(texts.cast(pa.large_string()), "")
-    ascii_only = pc.all(pc.string_is_ascii(t)).as_py() is not False
-    if ascii_only:  # NFKC and the CJK split are no-ops on ASCII: skip two passes
-        t = pc.replace_substring_regex(pc.ascii_lower(t), _SEPARATORS, " ")
-    else:
-        t = pc.utf8_lower(pc.utf8_normalize(t, form="NFKC"))
-        t = pc.replace_substring_regex(t, _SEPARATORS, " ")
-        t = pc.replace_substring_regex(t, _CHAR_TOKENS, r" \1 ")
+    t = pc.utf8_lower(pc.utf8_normalize(_large(texts), form="NFKC"))
+    t = pc.replace_substring_regex(t, _SEPARATORS, " ")
+    t = pc.replace_substring_regex(t, _CHAR_TOKENS, r" \1 ")
     lists = pc.ascii_split_whitespace(t)
     offsets = lists.offsets.to_numpy().astype(np.int64)
     words = lists.values.slice(offsets[0], offsets[-1] - offsets[0])
@@ -69,35 +70,76 @@ def tokenize(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return words, offsets
 
 
+def _large(texts: pa.Array) -> pa.Array:
+    return pc.fill_null(texts.cast(pa.large_string()), "")
+
+
+def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 offsets, uint8 bytes) of a large_string array, honouring its slice offset."""
+    offsets = np.frombuffer(arr.buffers()[1], np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    buf = arr.buffers()[2]
+    return offsets, np.frombuffer(buf, np.uint8) if buf is not None else np.zeros(0, np.uint8)
+
+
+def _hash_spans(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """uint64 hash of byte spans: the length, then each 8-byte little-endian block, folded
+    through fmix64. One unaligned 8-byte gather per block, so words of <= 8 bytes cost one."""
+    padded = np.concatenate([data, np.zeros(8, np.uint8)])
+    at = np.ndarray((len(data) + 1,), dtype="<u8", buffer=padded.data, strides=(1,))
+    h = lengths.astype(np.uint64) * np.uint64(_LEN_MUL)
+    h = _fmix64(h ^ (at[starts] & _LOW_BYTES[np.minimum(lengths, 8)]))  # an empty span gives 0
+    active, block = np.flatnonzero(lengths > 8), 1
+    while len(active):
+        left = np.minimum(lengths[active] - 8 * block, 8)
+        data64 = at[starts[active] + 8 * block] & _LOW_BYTES[left]
+        h[active] = _fmix64(h[active] ^ data64)
+        block += 1
+        active = active[lengths[active] > 8 * block]
+    return h
+
+
 def _hash_word(word: str) -> int:
-    """`_word_hashes` for one word, in plain Python (the reference for datasketch users)."""
-    h = 0
+    """`_hash_spans` of one word, in plain Python (the reference for datasketch users)."""
     data = word.encode()
-    for byte in data:
-        h = (h * _BYTE_MUL + byte + 1) & _MASK64
-    return int(_fmix64(np.array([h ^ ((len(data) * _LEN_MUL) & _MASK64)], np.uint64))[0])
+    h = (len(data) * _LEN_MUL) & _MASK64
+    for i in range(0, max(len(data), 1), 8):
+        block = int.from_bytes(data[i : i + 8], "little")
+        h = int(_fmix64(np.array([h ^ block], np.uint64))[0])
+    return h
 
 
 def _word_hashes(words: pa.Array) -> np.ndarray:
-    """uint64 hash per word: a polynomial over its UTF-8 bytes, then the fmix64 finaliser.
-
-    Vectorised over the distinct words of the block, one byte position per step.
-    """
+    """uint64 hash per word; each distinct word of the block is hashed once."""
     if len(words) == 0:
         return np.zeros(0, np.uint64)
     enc = pc.dictionary_encode(words)
-    uniq = enc.dictionary.cast(pa.large_string())
-    offsets = np.frombuffer(uniq.buffers()[1], np.int64)[uniq.offset : uniq.offset + len(uniq) + 1]
-    data = np.frombuffer(uniq.buffers()[2], np.uint8)
-    starts, lengths = offsets[:-1], np.diff(offsets)
-    h = np.zeros(len(uniq), np.uint64)
-    active, j = np.flatnonzero(lengths > 0), 0
-    while len(active):
-        h[active] = h[active] * np.uint64(_BYTE_MUL) + data[starts[active] + j] + np.uint64(1)
-        j += 1
-        active = active[lengths[active] > j]
-    table = _fmix64(h ^ (lengths.astype(np.uint64) * np.uint64(_LEN_MUL)))
+    offsets, data = _buffers(enc.dictionary.cast(pa.large_string()))
+    table = _hash_spans(data, offsets[:-1], np.diff(offsets))
     return table[enc.indices.to_numpy()]
+
+
+def _ascii_word_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """`_word_hashes(tokenize(texts))` for all-ASCII texts, straight from the bytes.
+
+    A word is a maximal run of [0-9A-Za-z] inside one text, lower-cased: what `tokenize`
+    yields on ASCII, without building strings (about 3x faster).
+    """
+    offsets, data = _buffers(texts)
+    low = _ASCII_LOWER[data[offsets[0] : offsets[-1]]]
+    offsets = offsets - offsets[0]
+    word = _ASCII_WORD[low]
+    first = word.copy()
+    first[1:] &= ~word[:-1]
+    last = word.copy()
+    last[:-1] &= ~word[1:]
+    text_starts, text_ends = offsets[:-1], offsets[1:] - 1
+    text_starts = text_starts[text_starts < len(word)]
+    text_ends = text_ends[text_ends >= 0]
+    first[text_starts] = word[text_starts]  # words never run across texts
+    last[text_ends] = word[text_ends]
+    starts, ends = np.flatnonzero(first), np.flatnonzero(last) + 1
+    counts = np.bincount(np.searchsorted(offsets, starts, side="right") - 1, minlength=len(texts))
+    return _hash_spans(low, starts, ends - starts), np.concatenate([[0], np.cumsum(counts)])
 
 
 def _fmix64(h: np.ndarray) -> np.ndarray:
@@ -118,8 +160,13 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
 
 def shingle_hashes(texts: pa.Array, size: int) -> tuple[np.ndarray, np.ndarray]:
     """uint64 hash of every word `size`-gram of every text (flat) and int64 offsets (n + 1)."""
-    words, offsets = tokenize(texts)
-    wh = np.concatenate([_word_hashes(words), np.zeros(size, np.uint64)])
+    texts = _large(texts)
+    if pc.all(pc.string_is_ascii(texts)).as_py() is not False:
+        wh, offsets = _ascii_word_hashes(texts)
+    else:
+        words, offsets = tokenize(texts)
+        wh = _word_hashes(words)
+    wh = np.concatenate([wh, np.zeros(size, np.uint64)])
     n_words = len(wh) - size
     acc = wh[: n_words + 1].copy()  # window starting at every word, across text ends
     for j in range(1, size):

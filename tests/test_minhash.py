@@ -36,6 +36,26 @@ def test_signatures_equal_datasketch_minhash_with_our_hashfunc(size: int) -> Non
         np.testing.assert_array_equal(sig, _datasketch(text, size).hashvalues)
 
 
+ASCII = [
+    "",
+    "  Leading and trailing separators...\t\n",
+    "Tabs\tnew\nlines, digits 42 and 3.14; a-very-long-hyphenated-wordwithmorethansixteenchars!",
+    "",
+    "UPPER lower MiXeD",
+    "x",
+]
+
+
+def test_ascii_fast_path_equals_the_unicode_path_and_datasketch() -> None:
+    fast, fast_offsets = mh.shingle_hashes(pa.array(["pad"] + ASCII).slice(1), 2)
+    slow, slow_offsets = mh.shingle_hashes(pa.array(ASCII + ["é"]), 2)
+    assert fast_offsets.tolist() == slow_offsets[:-1].tolist()
+    np.testing.assert_array_equal(fast, slow[: len(fast)])
+    sigs = mh.signatures(fast, fast_offsets, 64, 3)
+    for text, sig in zip(ASCII, sigs):
+        np.testing.assert_array_equal(sig, _datasketch(text, 2).hashvalues)
+
+
 def test_signature_loads_into_lean_minhash_and_lsh_query_finds_near_copy() -> None:
     base = " ".join(f"word{i}" for i in range(120))
     texts = [base, base.replace("word50", "other").upper(), "an unrelated short note " * 5]
