@@ -61,9 +61,12 @@ def _scores(rng: np.random.Generator, n: int) -> list[list[dict]]:
     ]
 
 
-def _demographics(n: int, seed: int, realistic_census: bool) -> dict[str, list]:
+def _demographics(
+    n: int, seed: int, rng: np.random.Generator, realistic_census: bool
+) -> dict[str, list]:
     """Demographic columns: PROFILES in turn, or census rows from the real sampler."""
     cols = {k: [PROFILES[i % len(PROFILES)][k] for i in range(n)] for k in PROFILES[0]}
+    cols["state"] = rng.choice(US_STATES, n).tolist()
     census_rows = list(range(0, n, 2))
     if realistic_census and census_rows:
         from personafoundry.census import sample_personas
@@ -87,8 +90,7 @@ def synthetic_personas(
         "persona_id": ids,
         "source": ["census" if c else "seed" for c in census],
         "seed_text": [None if c else f"A person from seed line {i}." for i, c in enumerate(census)],
-        "state": rng.choice(US_STATES, n).tolist(),
-        **_demographics(n, seed, realistic_census),
+        **_demographics(n, seed, rng, realistic_census),
         "name": [f"Person {i}" for i in range(n)],
         "traits": [dict(zip(TRAITS, map(float, row))) for row in traits],
         "narrative": [f"I am person {i} and I like my work." for i in range(n)],
