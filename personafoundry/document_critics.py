@@ -244,6 +244,9 @@ def leakage_problems(candidate: BaseModel, ctx: DocContext) -> list[str]:
         problems.append(f"the title {title!r} describes the person; write a real title")
     if _pasted_share(candidate.model_dump(), ctx) > PASTED_MAX:
         problems.append("the text mostly copies the facts; show them in the document's own words")
+    name = (ctx.persona.get("name") or "").strip()
+    if name and re.search(rf"\b{re.escape(name)},? (is )?an? ", body):
+        problems.append(f"remove the description of {name}: documents do not introduce the owner")
     job = (ctx.persona.get("occupation") or "").strip()
     if job and re.search(rf"\bas an? {re.escape(job)}\b", body, re.IGNORECASE):
         problems.append(f"remove 'as a {job}': real documents do not introduce their owner")

@@ -93,6 +93,7 @@ def test_format_expert_checks_list_item_dates_and_counterpart_name() -> None:
         ("Long day. As a registered nurses, ugh.", "'as a Registered nurses'"),
         ("This note reveals that I pay rent.", "exposition 'This note reveals'"),
         ("I am a 38 year old woman.", "exposition 'I am a 38 year old'"),
+        ("Maria Lopez, a nurse, has lived in Dallas.", "remove the description of Maria Lopez"),
         ("Long night shift. Feet hurt. Sofia's recital Friday.", None),
     ],
 )
