@@ -27,7 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from personafoundry.critic import LlmJudge, RuleExpert
-from personafoundry.persona_prompts import coherence_messages, load_categories, realism_messages
+from personafoundry.persona_prompts import (
+    coherence_messages,
+    example_statements,
+    load_categories,
+    realism_messages,
+)
 from schemas.common import US_STATES
 
 MIN_WORDS, MAX_WORDS = 3, 30
@@ -56,6 +61,7 @@ _AGE_PATTERNS = (
     _ci(r"\bmy age is (\d{1,3})\b"),
     _ci(r"\bI turned (\d{1,3})\b"),
 )
+_YEAR_RE = re.compile(r"\b(?:19|20)\d\d\b")
 _BORN_RE = _ci(r"\bI was born in (?:\w+ )?((?:19|20)\d\d)\b")
 _LIVE_RE = _ci(r"\bI(?: currently| now)? (?:live|am living|'m living|reside) in ([^.;!?]*)")
 _NAME_RE = re.compile(r"\b[Mm]y name is ([A-Z][\w'-]*)")
@@ -202,14 +208,24 @@ def check_ledger(candidate: PersonaCandidate, context: PersonaContext) -> list[s
     birth = context.reference_year - int(context.profile["age"])
     for n, fact in enumerate(candidate.facts, 1):
         problems += [f"fact {n}: {p}" for p in _fact_problems(fact, categories, birth, context)]
-    seen: list[tuple[int, set[str]]] = []
+    seen: list[tuple[int, set[str]]] = [(0, _words(e)) for e in example_statements()]
     for n, fact in enumerate(candidate.facts, 1):
         words = _words(fact.statement)
         for m, other in seen:
             if words and len(words & other) / len(words | other) >= DUPLICATE_JACCARD:
-                problems.append(f"facts {m} and {n} say the same thing; replace fact {n}")
+                problems.append(
+                    f"facts {m} and {n} say the same thing; replace fact {n}"
+                    if m
+                    else f"fact {n} copies the example person; write about this person"
+                )
                 break
         seen.append((n, words))
+    examples = [_words(e) for e in example_statements()]
+    for sentence in re.split(r"(?<=[.!?])\s+", candidate.narrative):
+        words = _words(sentence)
+        if words and any(len(words & e) / len(words | e) >= DUPLICATE_JACCARD for e in examples):
+            problems.append(f"the narrative copies the example person ({sentence!r})")
+            break
     concrete = sum(_is_concrete(f.statement) for f in generated)
     if generated and concrete < MIN_CONCRETE_SHARE * len(generated):
         problems.append("too few facts are concrete; name people, places, brands, years or numbers")
@@ -319,6 +335,17 @@ def demographic_conflicts(texts: list[str], profile: dict[str, Any], year: int) 
             if age < limit and pattern.search(text)
         ]
         out += _income_conflicts(text, profile.get("household_income"), age)
+        out += _before_birth(text, year - age)
+    return out
+
+
+def _before_birth(text: str, birth: int) -> list[str]:
+    """A sentence in which I did something in a year before I was born."""
+    out = []
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        years = [int(y) for y in _YEAR_RE.findall(sentence)]
+        if sentence.startswith(("I ", "I'")) and years and min(years) < birth - AGE_TOLERANCE:
+            out.append(f"{_quote(sentence)} happens in {min(years)}, before I was born ({birth})")
     return out
 
 

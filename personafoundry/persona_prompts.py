@@ -17,6 +17,7 @@ Decisions:
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from dataclasses import dataclass
@@ -80,6 +81,14 @@ def prompt_version() -> str:
     return "+".join(load_prompt(n).version for n in names)
 
 
+@cache
+def example_statements() -> tuple[str, ...]:
+    """The generator prompt's example facts and sentences: drafts must not copy them."""
+    example = json.loads(load_prompt("generate").parts["example"])
+    sentences = re.split(r"(?<=[.!?])\s+", example["narrative"])[1:]  # not the opener
+    return tuple(f["statement"] for f in example["facts"]) + tuple(sentences)
+
+
 def describe_traits(traits: dict[str, float] | None) -> str:
     if not traits:
         return ""
@@ -96,14 +105,14 @@ def work_line(row: dict[str, Any]) -> tuple[str, str]:
     occupation, status, age = row.get("occupation"), row.get("employment_status"), row["age"]
     if occupation:
         job = job_title(occupation)
-        return job, f"that I work as {_article(job)} {job.lower()}"
+        return job, f"that they work as {_article(job)} {job.lower()}"
     if age < 16 or not status:
-        return "none (in school or too young to work)", "my school or daily life"
+        return "none (in school or too young to work)", "their school or daily life"
     if status == "Unemployed":
-        return "unemployed, looking for work", "that I am looking for work"
+        return "unemployed, looking for work", "that they are looking for work"
     if status == "Armed Forces":
-        return "serves in the Armed Forces", "my military service"
-    return f"not working ({status.lower()})", "how I spend my days without a job"
+        return "serves in the Armed Forces", "their military service"
+    return f"not working ({status.lower()})", "how they spend their days without a job"
 
 
 def job_title(occupation: str) -> str:
@@ -168,8 +177,7 @@ def generator_messages(
     return prompt.messages(
         profile=render_profile(row),
         seed_block=seed_block,
-        name=row["name"],
-        state=row["state"],
+        opener=opener(row),
         work_hint=work_line(row)[1],
         facts_min=facts_min,
         facts_max=facts_max,
@@ -177,6 +185,11 @@ def generator_messages(
         example=prompt.parts["example"],
         age_rule=age_rule,
     )
+
+
+def opener(row: dict[str, Any]) -> str:
+    """The narrative's given first sentences: name, age and state, exactly as sampled."""
+    return f"My name is {row['name']}. I am {row['age']} years old and I live in {row['state']}."
 
 
 def revision_messages(base: Messages, last_draft: str, feedback: str) -> Messages:

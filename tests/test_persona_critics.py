@@ -69,6 +69,7 @@ def test_consistent_personas_pass_both_gates(profile):
         (ADULT, "I am 52 years old.", "gives age 52, but I am 34"),
         (ADULT, "I'm a 29-year-old night owl.", "gives age 29"),
         (ADULT, "I was born in 1970 in San Antonio.", "gives age 53"),
+        (ADULT, "I started my nursing career in 1985.", "before I was born (1989)"),
         (ADULT, "I currently live in Columbus, Ohio.", "says I live in Ohio, but I live in Texas"),
         (ADULT, "I am retired from nursing.", "says I do not work"),
         (ADULT, "I am single and happy about it.", "says I am not married"),
@@ -140,6 +141,7 @@ def test_narrative_must_use_the_sampled_name():
         (("I grow basil; I also grow mint on my balcony.",), "more than one sentence"),
         (("Carlos fixes bikes at Mellow Johnny's downtown.",), "first person"),
         (("My sister Ana lives in Tucson, Arizona.",), "say the same thing"),
+        (("My daughter Kelly is a vet in Bozeman.",), "copies the example person"),
     ],
 )
 def test_ledger_problems_are_named(statements, expected):
@@ -208,3 +210,9 @@ def test_experts_run_gates_before_judges():
 )
 def test_validity_periods_are_read_from_the_statement(statement, period):
     assert validity_years(statement) == period
+
+
+def test_narrative_copying_the_prompt_example_is_flagged():
+    narrative = NARRATIVES["Maria Lopez"] + " On my days off I fish on the Yellowstone River."
+    ledger, _ = judge(ADULT, narrative=narrative)
+    assert any("narrative copies the example person" in p for p in ledger)
