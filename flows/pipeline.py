@@ -46,6 +46,7 @@ def pipeline_flow(cfg: RunConfig) -> dict:
     cache.close()
     store.write_json("stats.json", stats)
     run_info = {"models": ctx.models(), "tokens": ledger}
+    store.write_json("run_info.json", run_info)  # `release cut --from RUN` merges it
     release_path = release_flow(cfg, run_info)
     return {"run_id": store.run_id, "release_path": release_path, "usage": ledger,
             "stats": stats, "demo_query": DEMO_QUERY}

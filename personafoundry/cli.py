@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 
 from personafoundry import settings
-from personafoundry.cli_release import release_app
+from personafoundry.cli_release import query_command, release_app, shell_command
 from personafoundry.errors import PersonaFoundryError
 
 settings.configure()
@@ -152,6 +152,12 @@ def model_stop() -> None:
     from personafoundry.embedded import stop_detached
 
     typer.echo("stopped" if stop_detached() else "no embedded server was running")
+
+
+app.command("query", help="Run SQL on a release (NAME or NAME@VERSION); tables are DuckDB views.")(
+    query_command
+)
+app.command("shell", help="Open an interactive DuckDB SQL prompt on a release.")(shell_command)
 
 
 def main() -> None:
