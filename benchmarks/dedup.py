@@ -25,12 +25,14 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -65,40 +67,64 @@ def sample_words(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.searchsorted(np.cumsum(p / p.sum()), rng.random(n)).astype(np.int32)
 
 
-def edit(rng: np.random.Generator, doc: np.ndarray, kind: str) -> np.ndarray:
-    """A near-copy of one document (word ranks) under one edit kind."""
-    doc = doc.copy()
-    if kind.startswith("sub"):
-        pos = rng.choice(len(doc), size=max(1, round(EDITS[kind] * len(doc))), replace=False)
-        doc[pos] = sample_words(rng, len(pos))
-        return doc
+def _positions(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(document, position in document) of every word of a flat batch."""
+    doc = np.repeat(np.arange(len(lengths)), lengths)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    return doc, np.arange(int(lengths.sum())) - starts[doc]
+
+
+def gather(
+    flat: np.ndarray, lengths: np.ndarray, docs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The words of documents `docs` of a flat corpus, as a new flat batch."""
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    sub = lengths[docs]
+    doc, pos = _positions(sub)
+    return flat[starts[docs][doc] + pos], sub
+
+
+def edit(rng: np.random.Generator, flat: np.ndarray, lengths: np.ndarray, kind: str):
+    """Near-copies (or related documents) of a flat batch under one edit kind, vectorised."""
+    doc, pos = _positions(lengths)
+    flat = flat.copy()
+    if kind == "related":  # every other 10-word block rewritten: a distinct document
+        chosen = (pos // 10) % 2 == 1
+        flat[chosen] = sample_words(rng, int(chosen.sum()))
+        return flat, lengths
+    if kind.startswith("sub"):  # exactly round(rate * length) >= 1 distinct positions
+        need = np.maximum(1, np.round(EDITS[kind] * lengths)).astype(np.int64)
+        order = np.lexsort((rng.random(len(flat)), doc))
+        rank = np.empty(len(flat), np.int64)
+        rank[order] = pos  # order is grouped by document: its k-th entry there has rank k
+        chosen = rank < need[doc]
+        flat[chosen] = sample_words(rng, int(chosen.sum()))
+        return flat, lengths
     if kind == "insert5":
-        pos = np.sort(rng.choice(len(doc), size=round(0.05 * len(doc)), replace=False))
-        return np.insert(doc, pos, sample_words(rng, len(pos)))
-    start, dest = rng.integers(0, len(doc) - 20, size=2)
-    block = doc[start : start + 20]
-    rest = np.delete(doc, np.arange(start, start + 20))
-    return np.insert(rest, min(dest, len(rest)), block)
+        extra = np.round(0.05 * lengths).astype(np.int64)
+        new_doc = np.repeat(np.arange(len(lengths)), extra)
+        keys = np.concatenate(
+            [pos.astype(float), rng.random(len(new_doc)) * lengths[new_doc] - 0.5]
+        )
+        docs = np.concatenate([doc, new_doc])
+        words = np.concatenate([flat, sample_words(rng, len(new_doc))])
+        return words[np.lexsort((keys, docs))], lengths + extra
+    start = rng.integers(0, lengths - 20)[doc]  # reorder: move a 20-word block elsewhere
+    dest = rng.integers(0, lengths - 20)[doc]
+    inside = (pos >= start) & (pos < start + 20)
+    rest_rank = np.where(pos >= start + 20, pos - 20, pos).astype(float)
+    keys = np.where(inside, dest - 0.5 + (pos - start) / 40, rest_rank)
+    return flat[np.lexsort((keys, doc))], lengths
 
 
-def related(rng: np.random.Generator, doc: np.ndarray) -> np.ndarray:
-    """A distinct document sharing a template: every other 10-word block is rewritten."""
-    doc = doc.copy()
-    for s in range(10, len(doc), 20):
-        doc[s : s + 10] = sample_words(rng, len(doc[s : s + 10]))
-    return doc
-
-
-def render(vocab: pa.Array, docs: list[np.ndarray], rng: np.random.Generator) -> pa.Array:
+def render(vocab: pa.Array, flat: np.ndarray, lengths: np.ndarray, rng) -> pa.Array:
     """Texts from word ranks: ~6 % of words end a sentence, ~4 % carry a comma."""
-    lengths = np.array([len(d) for d in docs])
-    ranks = np.concatenate(docs)
-    r = rng.random(len(ranks))
+    r = rng.random(len(flat))
     form = np.select([r < 0.90, r < 0.94], [0, 2], 3)  # 0 plain, 1 Capital, 2 comma, 3 period
-    cap = np.zeros(len(ranks), bool)
+    cap = np.zeros(len(flat), bool)
     cap[1:] = form[:-1] == 3
     form = np.where(cap & (form == 0), 1, form)
-    words = vocab.take(pa.array(ranks + VOCAB * form))
+    words = vocab.take(pa.array(flat + VOCAB * form))
     offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
     return pc.binary_join(pa.LargeListArray.from_arrays(offsets, words), " ")
 
@@ -111,22 +137,28 @@ def corpus(n: int, seed: int = 7) -> tuple[pa.Table, dict]:
     n_orig = n - n_copies - n_related
     lengths = rng.integers(WORDS - 30, WORDS + 31, size=n_orig)
     flat = sample_words(rng, int(lengths.sum()))
-    docs = np.split(flat, np.cumsum(lengths)[:-1])
-    kinds = list(EDITS)
-    pairs = []
     sources = rng.choice(n_orig, size=n_copies + n_related, replace=False)
-    for i, src in enumerate(sources):
-        if i < n_copies:
-            kind = kinds[i % len(kinds)]
-            docs.append(edit(rng, docs[src], kind))
-        else:
-            kind = "related"
-            docs.append(related(rng, docs[src]))
-        pairs.append((int(src), len(docs) - 1, kind))
-    texts = pa.chunked_array([render(vocab, docs[s : s + 50_000], rng)
-                              for s in range(0, len(docs), 50_000)])  # fmt: skip
-    del docs, flat
-    ids = [f"doc_{i:016x}" for i in range(n)]
+    kinds = np.array(
+        [list(EDITS)[i % len(EDITS)] for i in range(n_copies)] + ["related"] * n_related
+    )
+    flats, lens, pairs, next_id = [flat], [lengths], [], n_orig
+    for kind in [*EDITS, "related"]:
+        src = sources[kinds == kind]
+        f, ln = edit(rng, *gather(flat, lengths, src), kind)
+        flats.append(f)
+        lens.append(ln)
+        pairs += [(int(a), next_id + i, kind) for i, a in enumerate(src)]
+        next_id += len(src)
+    flat, lengths = np.concatenate(flats), np.concatenate(lens)
+    del flats
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    chunks = [
+        render(vocab, flat[starts[s] : starts[min(s + 50_000, n)]], lengths[s : s + 50_000], rng)
+        for s in range(0, n, 50_000)
+    ]
+    ids = pc.binary_join_element_wise(
+        "doc_", pc.utf8_lpad(pa.array(np.arange(n)).cast(pa.string()), 16, "0"), ""
+    )
     scores = rng.integers(1, 6, size=n).astype(np.float64)
     critic = pa.ListArray.from_arrays(
         pa.array(np.arange(n + 1, dtype=np.int32)),
@@ -135,8 +167,8 @@ def corpus(n: int, seed: int = 7) -> tuple[pa.Table, dict]:
             ["expert", "score", "passed"],
         ),
     )
-    table = pa.table({"document_id": ids, "title": pa.nulls(n, pa.string()), "body": texts,
-                      "critic_scores": critic})  # fmt: skip
+    table = pa.table({"document_id": ids, "title": pa.nulls(n, pa.string()),
+                      "body": pa.chunked_array(chunks), "critic_scores": critic})  # fmt: skip
     return table, {"pairs": pairs}
 
 
@@ -250,19 +282,48 @@ def curve(table: pa.Table, plan: dict, per_kind: int = 300) -> dict:
     return out
 
 
-def scale_run(n: int) -> dict:
-    """Generate n documents, dedup them with the defaults, report time and peak memory."""
-    t0 = time.perf_counter()
+def scale_generate(n: int, path: Path) -> None:
+    """Write an n-document corpus to Parquet (its own process: generation memory stays out)."""
     table, _ = corpus(n)
-    gen_s = time.perf_counter() - t0
+    pq.write_table(table, path)
+
+
+def scale_run(path: Path) -> dict:
+    """Read the corpus, dedup it with the defaults, report wall time and peak RSS of this process."""
+    table = pq.read_table(path)
     cfg = DedupConfig()
-    t1 = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
     result = dedup_table(table, cfg, table_name="documents")
-    wall = time.perf_counter() - t1
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    return {"docs": n, "wall_s": round(wall, 1), "docs_per_s": round(n / wall),
-            "peak_rss_gib": round(peak, 2), "generate_s": round(gen_s, 1),
-            "duplicates": result.stats["duplicates"]}  # fmt: skip
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    peak = after.ru_maxrss / 2**20
+    return {
+        "docs": table.num_rows, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+        "docs_per_s": round(table.num_rows / wall), "peak_rss_gib": round(peak, 2),
+        "input_table_gib": round(table.nbytes / 2**30, 2),
+        "duplicates": result.stats["duplicates"], "candidate_pairs": result.stats["candidate_pairs"],
+        "load_average_1m": round(os.getloadavg()[0], 1),
+    }  # fmt: skip
+
+
+def scale(n: int) -> dict:
+    """Generate then dedup n documents, each in a child process; returns the dedup figures."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "corpus.parquet"
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, __file__, "--scale-generate", str(n), str(path)], check=True
+        )
+        generate_s = time.perf_counter() - start
+        out = subprocess.run(
+            [sys.executable, __file__, "--scale-child", str(path)],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    report["generate_s"] = round(generate_s, 1)
+    return report
 
 
 def main() -> None:
@@ -271,10 +332,18 @@ def main() -> None:
     parser.add_argument("--curve", action="store_true", help="add the shingle/threshold curve")
     parser.add_argument("--scale", type=int, default=1_000_000, help="documents of the big run")
     parser.add_argument("--repeat", type=int, default=3, help="timing runs; the best counts")
-    parser.add_argument("--scale-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--scale-generate", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--scale-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--scale-only", action="store_true", help="only the big run")
     args = parser.parse_args()
+    if args.scale_generate:
+        scale_generate(int(args.scale_generate[0]), Path(args.scale_generate[1]))
+        return
     if args.scale_child:
         print(json.dumps(scale_run(args.scale_child)))
+        return
+    if args.scale_only:
+        print(json.dumps({"scale": scale(args.scale)}, indent=1))
         return
     cfg = DedupConfig()
     bands, rows = mh.lsh_params(cfg.threshold, cfg.num_perm, cfg.min_recall)
@@ -310,13 +379,8 @@ def main() -> None:
     if args.curve:
         report["curve"] = curve(table, plan)
     if not args.quick:
-        child = subprocess.run(
-            [sys.executable, __file__, "--scale-child", str(args.scale)],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
-        big = json.loads(child.stdout.strip().splitlines()[-1])
-        report["scale"] = big
-        report["peak_rss_gib"] = big["peak_rss_gib"]
+        report["scale"] = scale(args.scale)
+        report["peak_rss_gib"] = report["scale"]["peak_rss_gib"]
     print(json.dumps(report, indent=1))
 
 

@@ -139,7 +139,7 @@ def _updated_index(
     entries = pa.table(
         [
             pa.array([name] * graph.k, pa.string()), new_ids.cast(pa.string()),
-            pa.array(clusters.cluster, pa.string()),
+            clusters.cluster,
             pa.array(clusters.keeper == np.arange(graph.k)), fixed_list(graph.sigs),
             fixed_list(keys),
         ],
@@ -181,7 +181,7 @@ def dedup_table(
     fields = list(text_fields or cfg.text_fields.get(table_name, []))
     if not fields:
         raise ConfigError(f"dedup.text_fields has no entry for table {table_name!r}; add one.")
-    ids = table.column(_id_column(table, table_name)).combine_chunks()
+    ids = table.column(_id_column(table, table_name)).combine_chunks().cast(pa.string())
     index = compatible_index(DedupIndex.empty(cfg) if index is None else index, cfg)
     bands, rows = int(index.params["bands"]), int(index.params["rows"])
     old = index.of_table(table_name)
@@ -189,15 +189,18 @@ def dedup_table(
     carried = pc.is_in(ids, value_set=kept_before).to_numpy(zero_copy_only=False)
     sigs, valid = _signatures(table, fields, cfg)
     new = np.flatnonzero(valid & ~carried)
+    for start in range(0, len(new), cfg.chunk_rows):  # compact in place (new[i] >= i): no copy
+        picked = new[start : start + cfg.chunk_rows]
+        sigs[start : start + len(picked)] = sigs[picked]
 
     def texts(rows: np.ndarray) -> pa.Array:
         return table_text(table.take(pa.array(rows)), fields)
 
     old_sigs = matrix(old["signature"], cfg.num_perm)
-    graph = Graph(texts, table.num_rows, cfg, new, sigs[new], old, old_sigs)
-    del sigs
+    graph = Graph(texts, table.num_rows, cfg, new, sigs[: len(new)], old, old_sigs)
     keys = mh.band_keys(graph.sigs, bands, rows)
-    pairs = mh.candidate_pairs(np.concatenate([keys, matrix(old["band_keys"], bands)]))
+    all_keys = np.concatenate([keys, matrix(old["band_keys"], bands)]) if old.num_rows else keys
+    pairs = mh.candidate_pairs(all_keys)
     pairs = pairs[pairs[:, 0] < graph.k]  # old-old pairs were settled when they were released
     edges, exact_checks = verified_edges(graph, pairs)
     new_ids = ids.take(pa.array(new))
@@ -207,8 +210,10 @@ def dedup_table(
     link = np.stack([removed, clusters.keeper[removed]], axis=1)
     duplicates = pa.table(
         {
-            "table": [table_name] * len(removed), "item_id": clusters.node_ids[removed],
-            "kept_id": clusters.node_ids[link[:, 1]], "cluster_id": clusters.cluster[removed],
+            "table": pa.array([table_name] * len(removed), pa.string()),
+            "item_id": clusters.node_ids.take(pa.array(removed)),
+            "kept_id": clusters.node_ids.take(pa.array(link[:, 1])),
+            "cluster_id": clusters.cluster.take(pa.array(removed)),
             "similarity": graph.estimate(np.sort(link, axis=1)),
             "reason": [REASON] * len(removed),
         },

@@ -140,8 +140,8 @@ class Clusters:
     """Who keeps whom: per new node its kept node (itself if kept) and cluster id."""
 
     keeper: np.ndarray
-    cluster: np.ndarray  # object array; None for an item alone in its cluster
-    node_ids: np.ndarray  # item id per node, new then old
+    cluster: pa.Array  # string; null for an item alone in its cluster
+    node_ids: pa.Array  # item id per node, new then old
     count: int  # clusters that lost at least one member
 
     @property
@@ -159,12 +159,18 @@ def cluster(
     id_rank = np.argsort(pc.sort_indices(new_ids).to_numpy())
     keeper_of, old_clusters = _keepers(graph, labels, scores, id_rank, name)
     keeper = keeper_of[labels[:k]]
-    node_ids = np.concatenate(
-        [new_ids.to_numpy(zero_copy_only=False), graph.old["item_id"].to_numpy()]
+    node_ids = pa.concat_arrays(
+        [new_ids.cast(pa.string()), graph.old["item_id"].combine_chunks().cast(pa.string())]
     )
-    cluster_of = {
-        int(q): old_clusters[q] if q >= k else cluster_id_for(name, node_ids[q])
-        for q in np.unique(keeper[keeper != np.arange(k)])
-    }
-    cluster = np.array([cluster_of.get(int(q)) for q in keeper], dtype=object)
-    return Clusters(keeper, cluster, node_ids, len(cluster_of))
+    founders = np.unique(keeper[keeper != np.arange(k)])
+    founder_ids = node_ids.take(pa.array(founders)).to_pylist()
+    ids = [
+        old_clusters[q] if q >= k else cluster_id_for(name, i)
+        for q, i in zip(founders.tolist(), founder_ids)
+    ]
+    member = np.isin(keeper, founders)  # removed items and the keepers that replaced them
+    cluster = np.full(k, None, object)
+    cluster[member] = np.array(ids + [None], dtype=object)[
+        np.searchsorted(founders, keeper[member])
+    ]
+    return Clusters(keeper, pa.array(cluster, pa.string()), node_ids, len(founders))

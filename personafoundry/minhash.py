@@ -295,9 +295,9 @@ def candidate_pairs(keys: np.ndarray) -> np.ndarray:
         new[1:] = sk[1:] != sk[:-1]
         gid = np.cumsum(new) - 1
         size = np.bincount(gid)[gid]
-        end = np.flatnonzero(new).tolist() + [n]
-        group_end = np.asarray(end)[1:][gid]
-        first = order[np.asarray(end[:-1])[gid]]
+        bounds = np.append(np.flatnonzero(new), n)
+        group_end = bounds[1:][gid]
+        first = order[bounds[:-1][gid]]
         small = size <= MAX_BUCKET
         pos = np.flatnonzero(small & (size >= 2))
         for d in range(1, MAX_BUCKET):  # positions with a d-th successor shrink as d grows

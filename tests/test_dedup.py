@@ -95,6 +95,7 @@ def test_same_input_in_any_row_order_gives_the_same_result() -> None:
     first = dedup_table(table, cfg, table_name="documents")
     order = np.random.default_rng(5).permutation(table.num_rows)
     second = dedup_table(table.take(pa.array(order)), cfg, table_name="documents")
+
     def rows(r):
         return sorted(zip(*(r.duplicates[c].to_pylist() for c in r.duplicates.column_names)))
 
@@ -187,3 +188,9 @@ def test_index_built_with_another_threshold_is_rebanded_not_recomputed() -> None
     second = dedup_table(table.slice(35), DedupConfig(), table_name="documents", index=first.index)
     assert second.index.params["bands"] != first.index.params["bands"]
     assert second.stats["duplicates_of_earlier_releases"] == 5
+
+
+def test_empty_table_gives_empty_outputs() -> None:
+    table = _docs([], [], [])
+    result = dedup_table(table, DedupConfig(), table_name="documents")
+    assert result.table.num_rows == result.duplicates.num_rows == len(result.index) == 0
