@@ -39,7 +39,7 @@ PLACEHOLDER = re.compile(
     r"\[[A-Z][A-Za-z ]{1,30}\]|<[a-z][a-z _]{1,30}>|\{[a-z_]+\}|lorem ipsum|\bXXX+\b|\bN/A\b",
     re.IGNORECASE,
 )
-PASTED_MAX = 0.6
+PASTED_MAX = 0.75
 FREE_TEXT_MIN = 20
 COPY_NGRAM = 5
 GREETING = re.compile(r"\s*(?:hi|hello|hey|dear)\s+([A-Za-z]+)", re.IGNORECASE)
@@ -223,15 +223,16 @@ def _free_text(value: Any, min_chars: int = FREE_TEXT_MIN) -> list[str]:
 
 
 def _pasted_share(values: dict[str, Any], ctx: DocContext) -> float:
-    """Share of the main text's words (longest string) that are planned facts copied verbatim."""
+    """Share of the main text's content words (longest string) taken from the planned facts.
+
+    Stems, not exact phrases: "I live in Dallas" pastes the fact "I lived in Dallas" too.
+    """
     texts = _free_text(values)
-    text = " ".join(words(max(texts, key=len))) if texts else ""
-    pasted = 0
-    for fact in ctx.planned:
-        phrase = " ".join(words(fact["statement"]))
-        if phrase and phrase in text:
-            pasted += len(phrase.split())
-    return pasted / max(len(text.split()), 1)
+    content = [w for w in words(max(texts, key=len)) if w not in STOPWORDS] if texts else []
+    facts = {_stem(w) for f in ctx.planned for w in words(f["statement"]) if w not in STOPWORDS}
+    if not content or not facts:
+        return 0.0
+    return sum(_stem(w) in facts for w in content) / len(content)
 
 
 def leakage_problems(candidate: BaseModel, ctx: DocContext) -> list[str]:

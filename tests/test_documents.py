@@ -446,3 +446,17 @@ def test_plan_generate_and_probe_end_to_end(
         assert all(owner[d] == probe["persona_id"] for d in probe["evidence_document_ids"])
     assert probes.stats["temporal"] == 1 and probes.stats["direct"] >= 4
     assert probes.stats["negative"] == 2  # one held-out fact per persona
+
+
+@pytest.mark.parametrize(
+    ("text", "pasted"),
+    [
+        ("I live in Dallas, Texas. My daughter Sofia is 9 years old.", True),
+        ("Sofia turned 9 last week, we had cake at the park. Miss Dallas sometimes!", False),
+    ],
+)
+def test_pasted_facts_are_caught_even_when_slightly_reworded(text: str, pasted: bool) -> None:
+    dallas, sofia = MARIA["facts"][3], MARIA["facts"][6]
+    draft = CATALOG["journal_note"].model(date="2024-03-02", title="Sunday", text=text)
+    problems = leakage_problems(draft, ctx("journal_note", [dallas, sofia]))
+    assert any("copies the facts" in p for p in problems) is pasted
