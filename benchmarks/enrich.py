@@ -48,7 +48,7 @@ FACTS = (
 def persona_reply(payload: dict[str, Any]) -> dict[str, Any]:
     """A draft that passes the gates for whatever profile the prompt shows."""
     prompt = payload["messages"][1]["content"]
-    opener = prompt.rsplit("The narrative starts with: ", 1)[1].strip().strip('"')
+    opener = prompt.rsplit("The narrative starts with ", 1)[1].split('"')[1]
     work = prompt.split("- Work: ", 1)[1].split("\n", 1)[0]
     job = "" if work.startswith(("none", "not working", "unemployed", "serves")) else work
     narrative = opener + (f" I work as a {job.lower()}." if job else " I go to school nearby.")

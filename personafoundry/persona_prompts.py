@@ -83,10 +83,15 @@ def prompt_version() -> str:
 
 @cache
 def example_statements() -> tuple[str, ...]:
-    """The generator prompt's example facts and sentences: drafts must not copy them."""
-    example = json.loads(load_prompt("generate").parts["example"])
+    """Sentences the generator prompt shows (example person, quoted sample facts).
+
+    A 0.5B model copies examples verbatim; the ledger critic rejects such copies.
+    """
+    prompt = load_prompt("generate")
+    example = json.loads(prompt.parts["example"])
     sentences = re.split(r"(?<=[.!?])\s+", example["narrative"])[1:]  # not the opener
-    return tuple(f["statement"] for f in example["facts"]) + tuple(sentences)
+    quoted = re.findall(r'"([A-Z][^"{}]*[.!?])"', prompt.parts["user"])
+    return (*(f["statement"] for f in example["facts"]), *sentences, *quoted)
 
 
 def describe_traits(traits: dict[str, float] | None) -> str:
@@ -131,9 +136,23 @@ def _article(word: str) -> str:
 def _race_words(label: str | None) -> str | None:
     if not label:
         return None
-    if label.startswith("Not Hispanic: "):
-        return label.removeprefix("Not Hispanic: ").replace(" alone", "") + " (not Hispanic)"
+    if label.startswith("Not Hispanic: "):  # "(not Hispanic)" was parroted into narratives
+        return label.removeprefix("Not Hispanic: ").replace(" alone", "")
     return label.replace(" (of any race)", "")
+
+
+def _education_words(label: str | None, age: int) -> str | None:
+    """Children get their grade ("4th grade"), not the ACS enrollment band (grades 1-8)."""
+    if not label or not label.startswith("In school"):
+        return label
+    grade = age - 5
+    if grade < 0:
+        return "preschool"
+    if grade == 0:
+        return "kindergarten"
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(grade if grade < 20 else grade % 10, "th")
+    school = "elementary" if grade <= 5 else "middle" if grade <= 8 else "high"
+    return f"{grade}{suffix} grade ({school} school)"
 
 
 def _marital_words(label: str | None) -> str | None:
@@ -150,7 +169,7 @@ def render_profile(row: dict[str, Any]) -> str:
         ("Sex", row["sex"]),
         ("Race/ethnicity", _race_words(row.get("race_ethnicity"))),
         ("Lives in", row.get("state")),
-        ("Education", row.get("education")),
+        ("Education", _education_words(row.get("education"), row["age"])),
         ("Work", work_line(row)[0]),
         ("Marital status", _marital_words(row.get("marital_status"))),
         ("Household income", f"${income:,} a year" if income is not None else None),
@@ -182,7 +201,6 @@ def generator_messages(
         facts_min=facts_min,
         facts_max=facts_max,
         categories=", ".join(load_categories()[0]),
-        example=prompt.parts["example"],
         age_rule=age_rule,
     )
 

@@ -44,7 +44,7 @@ GOOD = {
         {"category": "relationships", "statement": "My husband Carlos teaches math at Lanier High."},
         {"category": "hobbies", "statement": "I paint watercolors of Texas bluebonnets."},
         {"category": "habits", "statement": "I drink a cup of Cafe Bustelo every morning."},
-        {"category": "location", "statement": "I lived in El Paso from 2010 to 2016."},
+        {"category": "location", "statement": "I rented a flat in El Paso from 2010 to 2016."},
     ],
 }  # fmt: skip
 BAD_AGE = {

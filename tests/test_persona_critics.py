@@ -41,7 +41,7 @@ NARRATIVES = {
     "I retired. Now I tend tomatoes in my backyard in Waco and visit my grandkids on Sundays.",
 }
 GOOD_FACTS = (
-    "My sister Ana lives in Tucson.",
+    "My brother Omar runs a bakery in Tucson.",
     "My favorite cereal is Honey Nut Cheerios.",
     "I have volunteered at the Waco food bank since 2019.",
     "My favorite breakfast spot is Kerbey Lane Cafe.",
@@ -140,7 +140,7 @@ def test_narrative_must_use_the_sampled_name():
         (("I moved to Austin in 2015. I bought a house there.",), "more than one sentence"),
         (("I grow basil; I also grow mint on my balcony.",), "more than one sentence"),
         (("Carlos fixes bikes at Mellow Johnny's downtown.",), "first person"),
-        (("My sister Ana lives in Tucson, Arizona.",), "say the same thing"),
+        (("My brother Omar runs a bakery in Tucson, Arizona.",), "say the same thing"),
         (("My daughter Kelly is a vet in Bozeman.",), "copies the example person"),
     ],
 )
