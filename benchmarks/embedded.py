@@ -18,6 +18,12 @@ Method:
   compilation and, for the server, HTTP included). `*_decode_tok_s` exclude the prompt:
   llama.cpp's own per-token eval counters (the server prints them to its log per request;
   the direct side reads `llama_perf_context`). One warm-up request per side is not timed.
+- Measured here (2 cores shared with other jobs, load average 7-10, `--n-threads 1`, 4 prompts,
+  128 tokens): plain 13.9 vs 12.7 tok/s (ratio 1.10), JSON 7.4 vs 7.7 tok/s (ratio 0.96);
+  identical replies on both paths. The server costs nothing measurable; run-to-run noise
+  on a loaded box is about +-15%. Under that load `--n-threads 2` collapsed to about
+  1 tok/s on both paths (threads spin at barriers when the cores are oversubscribed),
+  while 1 thread gave about 6 tok/s in isolation; on an idle box 2 threads are faster.
 - `gateway_side` is the one function that talks to the server; it will move onto the
   project's gateway (`personafoundry.llm`) without changing the rest.
 """
