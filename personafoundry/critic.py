@@ -1,10 +1,11 @@
 """Critic experts and the generator-critic loop shared by every LLM stage.
 
 An expert is anything with a `name` and an async `judge(candidate, context, llm, seed)`
-returning a `Verdict`. Deterministic experts (structure, placeholders, repetition,
-schema) cost nothing and run first; LLM judges run only when every deterministic gate
-passed, since a candidate that fails a gate will be revised anyway and judging it would
-pay for tokens that cannot change the outcome.
+returning a `Verdict`. Experts run in stages (`expert_stage`): deterministic gates
+(structure, placeholders, repetition, schema) cost nothing and run first, then cheap LLM
+gates (`stage = 1`, e.g. fact coverage), then the LLM judges; a later stage runs only when
+every earlier verdict passed, since a candidate that fails a gate will be revised anyway
+and judging it would pay for tokens that cannot change the outcome.
 
 A candidate is accepted when every verdict passed. Otherwise the generator is asked
 again with the failed verdicts' feedback, up to `max_rounds` attempts. Every verdict of
@@ -122,17 +123,26 @@ def feedback_text(verdicts: list[Verdict]) -> str:
     return "Critics rejected the previous draft:\n" + "\n".join(lines)
 
 
+def expert_stage(expert: Any) -> int:
+    """0 = deterministic gate, 1 = cheap LLM gate (e.g. fact coverage), 2 = LLM judge."""
+    return getattr(expert, "stage", 0 if getattr(expert, "deterministic", False) else 2)
+
+
 async def judge_all(
     candidate: Any, context: Any, experts: list[Any], llm: LlmClient, *, seed: int
 ) -> list[Verdict]:
-    """Run deterministic experts, then (only if all passed) the LLM judges concurrently."""
-    gates = [e for e in experts if getattr(e, "deterministic", False)]
-    judges = [e for e in experts if not getattr(e, "deterministic", False)]
-    verdicts = [await e.judge(candidate, context, llm, seed=seed) for e in gates]
-    if all(v.passed for v in verdicts) and judges:
+    """Run experts stage by stage (gates first); a failed stage skips the later, dearer ones.
+
+    Experts of one stage run concurrently; the stage order is `expert_stage`.
+    """
+    verdicts: list[Verdict] = []
+    for stage in sorted({expert_stage(e) for e in experts}):
+        group = [e for e in experts if expert_stage(e) == stage]
         verdicts += await asyncio.gather(
-            *(e.judge(candidate, context, llm, seed=seed) for e in judges)
+            *(e.judge(candidate, context, llm, seed=seed) for e in group)
         )
+        if not all(v.passed for v in verdicts):
+            break
     return verdicts
 
 

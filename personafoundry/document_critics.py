@@ -271,6 +271,7 @@ class FactCoverage:
     build_messages: Any  # (fact, ctx, body) -> messages
     name: str = "coverage"
     deterministic: bool = False
+    stage: int = 1  # a cheap gate: the realism/faithfulness judges only see covering drafts
 
     async def check_fact(
         self, fact: dict[str, Any], ctx: DocContext, body: str, llm: LlmClient, seed: int

@@ -54,7 +54,8 @@ PERSONA_COLUMNS = ("persona_id", "name", "age", "sex", "occupation", "state", "f
 def output_schema() -> pa.Schema:
     """The `documents` contract plus this stage's extra columns (`EXTRA_FIELDS`)."""
     base = get_schema("documents").arrow_schema()
-    return pa.schema([*base, *EXTRA_FIELDS], metadata=base.metadata)
+    extra = [f for f in EXTRA_FIELDS if f.name not in base.names]  # now in the contract
+    return pa.schema([*base, *extra], metadata=base.metadata)
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,9 @@ def parse_json_reply(content: str, schema: type[M], check: Callable[[M], None] |
     if text.startswith("```"):
         text = text.strip("`").removeprefix("json").strip()
     try:
-        data = json.loads(text)
+        # strict=False: small models put raw newlines inside JSON strings; that is content,
+        # not a reason to pay for another round.
+        data = json.loads(text, strict=False)
     except json.JSONDecodeError as err:
         raise ReplyError(f"reply is not valid JSON ({err.msg} at char {err.pos})") from None
     try:

@@ -48,7 +48,12 @@ CATEGORIES = ("work", "family", "health", "hobby")
 
 def _table(schema: TableSchema, columns: dict[str, list]) -> pa.Table:
     return pa.table(
-        {c.name: pa.array(columns[c.name], c.type) for c in schema.columns},
+        {
+            c.name: pa.array(columns[c.name], c.type)
+            if c.name in columns or not c.nullable
+            else pa.nulls(len(next(iter(columns.values()))), c.type)
+            for c in schema.columns
+        },
         schema=schema.arrow_schema(),
     )
 

@@ -36,6 +36,19 @@ SCHEMA = TableSchema(
             references="personas.facts.fact_id",
             scope="persona_id",
         ),
+        Column(
+            "is_distractor",
+            pa.bool_(),
+            description="true for a noise document that mentions another persona's fact, so "
+            "an assistant must not attribute it to this persona",
+        ),
+        Column(
+            "counterpart_id",
+            pa.string(),
+            description="another persona named in the document (sender, recipient), if any",
+            references="personas.persona_id",
+        ),
+        Column("fields", pa.string(), description="the document's structured fields, as JSON"),
         *provenance_columns("document"),
     ),
     rules=(critic_scores_rule(),),

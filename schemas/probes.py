@@ -20,7 +20,7 @@ SCHEMA = TableSchema(
         Column(
             "fact_id",
             pa.string(),
-            description="the fact tested; null for negative probes",
+            description="the fact tested; for negative probes, the withheld fact (never revealed)",
             references="personas.facts.fact_id",
             scope="persona_id",
         ),
@@ -36,7 +36,8 @@ SCHEMA = TableSchema(
             "kind",
             pa.string(),
             nullable=False,
-            description="`direct` (fact stated), `negative` (not knowable), `temporal` (when)",
+            description="`direct` (fact stated in a document), `negative` (withheld: the answer "
+            "is `unknown`), `temporal` (a changed fact: current answer, earlier one in brackets)",
             allowed=("direct", "negative", "temporal"),
         ),
     ),

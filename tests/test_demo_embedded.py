@@ -1,0 +1,47 @@
+"""A smaller version of the README demo on the real embedded model, through the CLI.
+
+Real model (llama.cpp server started by the run), real Prefect (ephemeral server), real
+Parquet release, real DuckDB query. Slow: marked `embedded`; CI runs it too.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from personafoundry.release import query_release
+
+pytestmark = pytest.mark.embedded
+
+TINY = [
+    "personas.census_count=2",
+    "converse.per_persona=1",
+    "converse.max_rounds=1",
+    "documents.per_persona=1",
+    "documents.max_rounds=1",
+    'release.name="demo-test"',
+]
+
+
+@pytest.mark.timeout(1800)
+def test_tiny_demo_runs_end_to_end_on_the_embedded_model(tmp_path: Path):
+    sets = [arg for item in [*TINY, f'output_dir="{tmp_path}"'] for arg in ("--set", item)]
+    cmd = [sys.executable, "-c", "from personafoundry.cli import main; main()", "run", *sets]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=1750)
+    assert result.returncode == 0, result.stderr[-3000:]
+    release = tmp_path / "releases" / "demo-test" / "0.1.0"
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert "DuckDB" in result.stdout and str(release) in result.stdout
+    tokens = manifest["run"]["tokens"]
+    assert sum(row["completion_tokens"] for row in tokens) > 0  # real calls were paid
+    assert {m["model"] for m in manifest["run"]["models"].values()} == {
+        "qwen2.5-coder-0.5b-instruct"
+    }
+    n = query_release(release, "SELECT count(*) AS n FROM personas").column("n")[0].as_py()
+    assert n >= 1, "the embedded model should get at least one persona past the critics"
+    reviews = query_release(release, "SELECT count(*) AS n FROM reviews").column("n")[0].as_py()
+    assert reviews > 0
