@@ -134,6 +134,7 @@ def model_verify(
     info = verify_model(full=full)
     typer.echo(f"{info.path}  {info.size} bytes  sha256 {info.sha256}  ok={info.ok}")
     if not info.ok:
+        console.print(f"[red]error:[/] {info.problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
 
 

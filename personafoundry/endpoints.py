@@ -17,6 +17,7 @@ from personafoundry.config import EmbeddedConfig, LlmConfig, LlmEndpoint
 from personafoundry.llm import Endpoint
 
 ROLES = ("generator", "critic")
+EMBEDDED_TIMEOUT_S = 900.0
 
 
 def needs_embedded(llm: LlmConfig) -> bool:
@@ -43,13 +44,19 @@ def resolve_embedded(role: str, settings: LlmEndpoint, base_url: str, alias: str
     from personafoundry.embedded import MODEL_SHA256
 
     dialect = "llamacpp" if settings.dialect == "auto" else settings.dialect
+    # The llama.cpp server decodes one request at a time: more in flight would only wait in
+    # its queue while their timeout runs. A 0.5B model on 2 busy cores can need minutes for
+    # one reply, so the remote default timeout is raised unless the user set one.
+    update: dict = {"max_concurrency": 1}
+    if "timeout_s" not in settings.model_fields_set:
+        update["timeout_s"] = EMBEDDED_TIMEOUT_S
     return Endpoint(
         role=role,
         base_url=base_url,
         model=alias,
         dialect=dialect,
         identity=f"embedded:{MODEL_SHA256}",
-        settings=settings,
+        settings=settings.model_copy(update=update),
     )
 
 

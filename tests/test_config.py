@@ -80,3 +80,14 @@ def test_config_hash_changes_with_content():
     a, b = load_config(None), load_config(None, ["seed=5"])
     assert a.config_hash() != b.config_hash()
     assert a.resolved_run_id() == load_config(None).resolved_run_id()
+
+
+def test_embedded_endpoint_serialises_requests_and_waits_longer():
+    from personafoundry.endpoints import EMBEDDED_TIMEOUT_S, resolve_embedded
+
+    cfg = load_config(None, ["llm.generator.max_concurrency=16"])
+    ep = resolve_embedded("generator", cfg.llm.generator, "http://127.0.0.1:1/v1", "m")
+    assert ep.settings.max_concurrency == 1 and ep.settings.timeout_s == EMBEDDED_TIMEOUT_S
+    assert ep.dialect == "llamacpp" and ep.identity.startswith("embedded:")
+    explicit = load_config(None, ["llm.critic.timeout_s=30"])
+    assert resolve_embedded("critic", explicit.llm.critic, "u", "m").settings.timeout_s == 30
