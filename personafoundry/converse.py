@@ -165,6 +165,7 @@ async def converse_one(st: Stage, d: Dialogue, examples: str) -> Outcome:
         if accepted:
             return Outcome(d, True, draft, round_no, verdicts, reviews, None)
         reason = "rejected by " + ", ".join(v.expert for v in verdicts if not v.passed)
+        log.debug("converse: %s round %d %s", d.conversation_id, round_no, reason)
         feedback = revision_request(verdicts)
         keep = draft.turns[: first_flagged_turn(verdicts)]
     return Outcome(d, False, draft, st.cfg.max_rounds, verdicts, reviews, reason)

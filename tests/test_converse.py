@@ -338,3 +338,35 @@ def test_rerun_is_deterministic_and_served_from_cache(llm_server, llm_config, tm
     assert len(llm_server.requests) == sent
     assert first.table.equals(again.table) and first.reviews.equals(again.reviews)
     assert again.stats["generator_cache_hits"] > 0 and again.stats["tokens"] == 0
+
+
+@pytest.mark.embedded
+@pytest.mark.timeout(1200)
+def test_embedded_model_runs_the_loop_end_to_end(tmp_path):
+    from personafoundry.embedded import EmbeddedServer
+    from personafoundry.llm import Endpoint
+    from personafoundry.modelfile import MODEL_SHA256
+
+    cfg = RunConfig()
+    conv = cfg.converse.model_copy(update={"turns_min": 4, "turns_max": 4, "max_rounds": 1})
+
+    async def go(endpoints: dict[str, Endpoint]) -> ConverseResult:
+        async with LlmClient(endpoints, ResponseCache(tmp_path / "c.sqlite"), run_id="e") as llm:
+            return await generate_conversations(
+                pairs_table(), personas_table(*PEOPLE), conv, llm, rng_seed=1
+            )
+
+    with EmbeddedServer(cfg.embedded) as server:
+        endpoints = {
+            role: Endpoint(role, server.base_url, server.model, "llamacpp",
+                           f"embedded:{MODEL_SHA256}", getattr(cfg.llm, role))
+            for role in ("generator", "critic")
+        }  # fmt: skip
+        result = asyncio.run(go(endpoints))
+    assert result.table.num_rows + result.dropped.num_rows == 1
+    assert result.reviews.num_rows >= 1 and set(result.reviews["round"].to_pylist()) == {1}
+    if result.table.num_rows:
+        turns = result.table.to_pylist()[0]["turns"]
+        assert len(turns) == 4 and all(t["text"].strip() for t in turns)
+    else:
+        assert result.dropped["reason"][0].as_py()

@@ -1,0 +1,181 @@
+"""Conversation generator modes on the embedded model: acceptance, rounds and tokens.
+
+Usage: .venv/bin/python benchmarks/converse.py [--pairs 4] [--modes one_call,turn_by_turn]
+       [--judges combined] [--max-rounds 3] [--dump conversations.jsonl]
+
+Prints one JSON object: per mode, `acceptance_rate`, `rounds_per_accepted`,
+`tokens_per_accepted` (generator + critic, prompt + completion), `seconds_per_accepted`,
+request counts and which experts failed how often; `--dump` writes every accepted and
+rejected conversation (with its failed experts) as JSON lines for reading.
+
+Method:
+- Six hand-written personas (first-person facts, as the enrichment stage writes them)
+  are paired at random (`per_persona=1`, seeded), so each mode sees the same pairs,
+  scenarios, turn counts and facts to reveal. `--pairs` caps how many pairs run.
+- A fresh response cache per mode (in a temporary folder): every figure is paid tokens.
+- The embedded llama.cpp server is started once and shared by both modes; conversations
+  of one mode run concurrently (the gateway bounds in-flight requests), modes run one
+  after the other. CPU is shared, so seconds are indicative only; tokens are exact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from personafoundry.cache import ResponseCache
+from personafoundry.config import ConverseConfig, RunConfig
+from personafoundry.converse import generate_conversations
+from personafoundry.embedded import EmbeddedServer
+from personafoundry.llm import Endpoint, LlmClient
+from personafoundry.modelfile import MODEL_SHA256
+from personafoundry.pairing import pair_personas
+
+SEED = 11
+PEOPLE = [
+    ("Maria Lopez", 41, "Female", "Ohio", "Registered nurse", [
+        ("work", "I work night shifts in the emergency room at Mercy Hospital in Toledo."),
+        ("hobbies", "I grow tomatoes and peppers in my backyard garden."),
+        ("family", "I have two teenage sons, Diego and Mateo, who both play soccer."),
+        ("habits", "I drink black coffee before every shift."),
+        ("history", "I moved to Ohio from El Paso in 2009."),
+    ]),
+    ("John Miller", 67, "Male", "Ohio", "Retired machinist", [
+        ("history", "I worked as a machinist at a Ford plant for 38 years."),
+        ("hobbies", "I restore old Harley-Davidson motorcycles in my garage."),
+        ("family", "My beagle Rusty is twelve years old."),
+        ("health", "I had knee surgery last spring."),
+        ("location", "I have lived on Maple Avenue since 1984."),
+    ]),
+    ("Aisha Khan", 29, "Female", "Texas", "Software tester", [
+        ("work", "I test mobile banking apps for a company in Austin."),
+        ("hobbies", "I play bass guitar in a cover band on weekends."),
+        ("relationships", "I am engaged to my college friend Omar."),
+        ("preferences", "I love spicy ramen and eat it twice a week."),
+        ("finance", "I am saving for a down payment on a condo."),
+    ]),
+    ("Tom Berg", 52, "Male", "Minnesota", "High school history teacher", [
+        ("work", "I teach American history at a high school in Duluth."),
+        ("hobbies", "I collect old maps of the Great Lakes."),
+        ("family", "My daughter Emma just started college in Chicago."),
+        ("habits", "I go ice fishing every January."),
+        ("health", "I gave up sugar two years ago."),
+    ]),
+    ("Lena Ortiz", 35, "Female", "Arizona", "Bakery owner", [
+        ("work", "I run a small bakery called Sunrise Bread in Tucson."),
+        ("family", "I am a single mother of a six-year-old girl named Sofia."),
+        ("habits", "I wake up at four every morning to bake."),
+        ("preferences", "My favorite bread to make is sourdough with rosemary."),
+        ("finance", "I took out a loan in 2021 to buy a second oven."),
+    ]),
+    ("Sam Lee", 24, "Male", "Washington", "Bus driver", [
+        ("work", "I drive a city bus on route 7 in Seattle."),
+        ("history", "I am studying at night to become an electrician."),
+        ("hobbies", "I play pickup basketball at the community center."),
+        ("location", "I share an apartment with two roommates in Tacoma."),
+        ("preferences", "I listen to true crime podcasts on my breaks."),
+    ]),
+]  # fmt: skip
+
+
+def personas_table() -> pa.Table:
+    rows = []
+    for i, (name, age, sex, state, job, facts) in enumerate(PEOPLE):
+        pid = f"per_{i:016x}"
+        narrative = (
+            f"My name is {name}. I am {age} and live in {state}, where I work as a {job.lower()}."
+        )
+        rows.append(
+            {
+                "persona_id": pid, "name": name, "age": age, "sex": sex, "state": state,
+                "occupation": job, "narrative": narrative,
+                "facts": [
+                    {"fact_id": f"fact_{i}{j:015x}", "category": c, "statement": s}
+                    for j, (c, s) in enumerate(facts)
+                ],
+            }
+        )  # fmt: skip
+    return pa.Table.from_pylist(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--modes", default="one_call,turn_by_turn")
+    parser.add_argument("--judges", default="combined", choices=["combined", "separate", "none"])
+    parser.add_argument("--max-rounds", type=int, default=3)
+    parser.add_argument("--exemplars", type=int, default=1)
+    parser.add_argument("--turns", type=int, default=4)
+    parser.add_argument("--dump", type=Path, default=None)
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
+    logging.getLogger("personafoundry").setLevel(logging.INFO)
+    logging.getLogger("personafoundry.llm").setLevel(logging.DEBUG)
+    cfg = RunConfig()
+    out: dict[str, Any] = {"model": "embedded", "pairs": args.pairs, "judges": args.judges}
+    rows: list[dict[str, Any]] = []
+    with EmbeddedServer(cfg.embedded) as server, tempfile.TemporaryDirectory() as tmp:
+        endpoints = {
+            role: Endpoint(role, server.base_url, server.model, "llamacpp",
+                           f"embedded:{MODEL_SHA256}", getattr(cfg.llm, role))
+            for role in ("generator", "critic")
+        }  # fmt: skip
+        for mode in args.modes.split(","):
+            conv = cfg.converse.model_copy(
+                update={"mode": mode, "judges": args.judges, "max_rounds": args.max_rounds,
+                        "exemplars_shown": args.exemplars, "turns_min": args.turns, "turns_max": args.turns}
+            )  # fmt: skip
+            full = pair_personas(personas_table(), conv, rng_seed=SEED).table
+            conv_pairs = full.slice(0, args.pairs)
+            stats, dump = asyncio.run(run_mode_pairs(endpoints, cfg, conv, Path(tmp), conv_pairs))
+            out[mode] = stats
+            rows += dump
+    if args.dump:
+        args.dump.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows), "utf-8")
+    print(json.dumps(out, indent=2, sort_keys=True))
+
+
+async def run_mode_pairs(
+    endpoints: dict[str, Any],
+    cfg: RunConfig,
+    conv: ConverseConfig,
+    cache_dir: Path,
+    pairs: pa.Table,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    personas = personas_table()
+    cache = ResponseCache(cache_dir / f"{conv.mode}.sqlite")
+    start = time.monotonic()
+    async with LlmClient(endpoints, cache, run_id=f"bench-{conv.mode}") as llm:
+        result = await generate_conversations(pairs, personas, conv, llm, rng_seed=SEED)
+    seconds = time.monotonic() - start
+    stats: dict[str, Any] = dict(result.stats)
+    stats["seconds"] = round(seconds, 1)
+    accepted = stats["accepted"]
+    stats["seconds_per_accepted"] = round(seconds / accepted, 1) if accepted else None
+    dump = [{"mode": conv.mode, "accepted": True, **row} for row in result.table.to_pylist()]
+    dump += [{"mode": conv.mode, "accepted": False, **row} for row in result.dropped.to_pylist()]
+    reviews = result.reviews.to_pylist()
+    for row in dump:
+        row["failed"] = [
+            f"r{r['round']} {r['expert']}: {r['feedback'] or r['error']}"
+            for r in reviews
+            if r["item_id"] == row["conversation_id"] and not r["passed"]
+        ]
+    return stats, dump
+
+
+if __name__ == "__main__":
+    main()
