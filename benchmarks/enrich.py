@@ -48,12 +48,15 @@ FACTS = (
 def persona_reply(payload: dict[str, Any]) -> dict[str, Any]:
     """A draft that passes the gates for whatever profile the prompt shows."""
     prompt = payload["messages"][1]["content"]
-    opener = prompt.rsplit("The narrative starts with ", 1)[1].split('"')[1]
+    opener = prompt.rsplit("The first narrative sentence is ", 1)[1].split('"')[1]
     work = prompt.split("- Work: ", 1)[1].split("\n", 1)[0]
     job = "" if work.startswith(("none", "not working", "unemployed", "serves")) else work
-    narrative = opener + (f" I work as a {job.lower()}." if job else " I go to school nearby.")
-    narrative += " I walk to the park on Sundays and read the paper with a cup of tea at 7 a.m."
-    narrative += " My best friend Sam and I have known each other for many years now."
+    narrative = [
+        opener,
+        f"I work as a {job.lower()}." if job else "I go to school nearby.",
+        "I walk to the park on Sundays and read the paper with a cup of tea at 7 a.m.",
+        "My best friend Sam and I have known each other for many years now.",
+    ]
     facts = [{"category": "history", "statement": s} for s in FACTS[:6]]
     return {"json": {"narrative": narrative, "facts": facts}}
 

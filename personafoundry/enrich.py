@@ -89,6 +89,7 @@ OUTPUT_FIELDS = (
     ("model", pa.string()),
     ("prompt_version", pa.string()),
 )
+NARRATIVE_SENTENCES = (4, 6)  # a list in the schema: the grammar then forces 4+ sentences
 TOKENS_PER_FACT = 45
 NARRATIVE_TOKENS = 260
 
@@ -107,6 +108,9 @@ class EnrichResult:
 def draft_model(facts_min: int, facts_max: int) -> type[BaseModel]:
     """The generator's reply schema: small, with the fixed categories as an enum.
 
+    The narrative is a list of sentences (joined by `to_candidate`): as one string the
+    0.5B model wrote only the given opener and closed the quote.
+
     No `maxLength` on strings: llama.cpp expands it into one nested grammar rule per
     character, and at a few hundred characters the server fails to parse the grammar and
     drops the connection. Lengths are checked by the `ledger` critic instead.
@@ -119,7 +123,10 @@ def draft_model(facts_min: int, facts_max: int) -> type[BaseModel]:
     )
     return create_model(
         "PersonaDraft",
-        narrative=(str, ...),
+        narrative=(
+            list[str],
+            Field(min_length=NARRATIVE_SENTENCES[0], max_length=NARRATIVE_SENTENCES[1]),
+        ),
         facts=(list[fact], Field(min_length=facts_min, max_length=facts_max)),  # type: ignore[valid-type]
     )
 
@@ -134,7 +141,13 @@ def to_candidate(draft: BaseModel, seeds: tuple[str, ...]) -> PersonaCandidate:
     for f in draft.facts:  # type: ignore[attr-defined]
         text = f.statement.strip()
         facts.append(Fact(f.category, text, *validity_years(text)))
-    return PersonaCandidate(draft.narrative.strip(), tuple(facts))  # type: ignore[attr-defined]
+    narrative = " ".join(_sentence(t) for t in draft.narrative if t.strip())  # type: ignore[attr-defined]
+    return PersonaCandidate(narrative, tuple(facts))
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text[-1] in ".!?\"'" else text + "."
 
 
 @dataclass(frozen=True)

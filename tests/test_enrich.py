@@ -35,9 +35,12 @@ MARIA = {
     "household_income_bracket": "$75,000 to $99,999", "name": "Maria Lopez", "traits": TRAITS,
 }  # fmt: skip
 GOOD = {
-    "narrative": "My name is Maria Lopez. I am 34 years old and I live in Austin, Texas. I work "
-    "as a registered nurse at St. David's Medical Center. My husband Carlos and I have been "
-    "married for six years. On weekends I paint and walk our dog Luna along Lady Bird Lake.",
+    "narrative": [
+        "My name is Maria Lopez. I am 34 years old and I live in Austin, Texas.",
+        "I work as a registered nurse at St. David's Medical Center.",
+        "My husband Carlos and I have been married for six years.",
+        "On weekends I paint and walk our dog Luna along Lady Bird Lake.",
+    ],
     "facts": [
         {"category": "work", "statement": "I work night shifts at St. David's Medical Center."},
         {"category": "family", "statement": "My dog Luna is a four-year-old beagle."},
@@ -49,7 +52,7 @@ GOOD = {
 }  # fmt: skip
 BAD_AGE = {
     **GOOD,
-    "narrative": GOOD["narrative"].replace("I am 34 years old", "I am 52 years old"),
+    "narrative": [GOOD["narrative"][0].replace("I am 34", "I am 52"), *GOOD["narrative"][1:]],
 }
 JUDGE_OK = {"feedback": "no contradictions", "score": 4}
 
@@ -168,9 +171,12 @@ SEED_ROW = {
     "name": "Dana Whitfield", "traits": TRAITS,
 }  # fmt: skip
 SEED_DRAFT = {
-    "narrative": "My name is Dana Whitfield. I am 41 years old and I live in Tucson, Arizona. "
-    "I work as a nurse in the emergency room at Banner University Medical Center. I am "
-    "divorced and I share a small house with my two beagles. I swim laps on most mornings.",
+    "narrative": [
+        "My name is Dana Whitfield. I am 41 years old and I live in Tucson, Arizona.",
+        "I work as a nurse in the emergency room at Banner University Medical Center.",
+        "I am divorced and I share a small house with my two beagles.",
+        "I swim laps on most mornings.",
+    ],
     "facts": [
         {"category": "work", "statement": "I have worked at Banner University since 2015."},
         {"category": "hobbies", "statement": "I swim 40 laps at the Ott Family YMCA."},
@@ -252,7 +258,8 @@ def test_missing_traits_and_seed_names_are_sampled_from_data_not_the_llm(llm_ser
     fill = {"age": 41, "sex": "Female", "state": "Arizona", "occupation": "nurse"}
     unnamed = {**SEED_ROW, "name": None, "traits": None}
     census = {**MARIA, "traits": None}
-    draft = {**SEED_DRAFT, "narrative": SEED_DRAFT["narrative"].replace("Dana Whitfield", "{}")}
+    first, *rest = SEED_DRAFT["narrative"]
+    first = first.replace("Dana Whitfield", "{}")
 
     def responder(payload: dict[str, Any]) -> dict[str, Any]:
         name = schema_name(payload)
@@ -264,7 +271,7 @@ def test_missing_traits_and_seed_names_are_sampled_from_data_not_the_llm(llm_ser
         if "Maria Lopez" in prompt:
             return {"json": GOOD}
         sampled = prompt.split("- Name: ")[1].split("\n")[0]
-        return {"json": {**draft, "narrative": draft["narrative"].format(sampled)}}
+        return {"json": {**SEED_DRAFT, "narrative": [first.format(sampled), *rest]}}
 
     llm_server.responder = responder
     result = run(cfg, tmp_path, skeletons(census, unnamed))
