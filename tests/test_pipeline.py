@@ -1,52 +1,76 @@
-"""The pipeline flow end to end on real Prefect, real Parquet and DuckDB, against the test server."""
+"""The pipeline flow end to end on real Prefect, Parquet and DuckDB, against the test server.
+
+The test server plays a plausible LLM (`tests/plausible.py`), so the critics accept most
+items and every table of the release has rows; a share of first drafts fails a critic on
+purpose, so the reviews hold rejected rounds too.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from pipeline_runs import ID_COLUMNS, CleanRun, clean_run
 
+from flows.pipeline import pipeline_flow
+from personafoundry.config import build_config
 from personafoundry.release import query_release
 
-SMALL = {
-    "seed": 11,
-    "shard_size": 3,
-    "personas": {"census_count": 5},
-    "converse": {"per_persona": 1, "max_rounds": 2},
-    "documents": {"per_persona": 1, "max_rounds": 2},
-    "validate": {"conditioned": True},  # 5 personas cannot match the census marginals
-    "release": {"name": "pipeline-test", "version": "1.0.0"},
-}
+TABLES_WITH_ROWS = ("personas", "conversations", "documents", "probes", "reviews")
 
 
-@pytest.fixture
-def small_config(make_llm_config):
-    return make_llm_config(SMALL)
+@pytest.fixture(scope="module")
+def clean(prefect_harness, tmp_path_factory) -> CleanRun:
+    return clean_run(tmp_path_factory.mktemp("clean"))
 
 
-def test_pipeline_writes_a_release_that_duckdb_reads(prefect_harness, llm_server, small_config):
-    from flows.pipeline import pipeline_flow
+def count(release: Path, sql: str) -> int:
+    return query_release(release, sql).column(0)[0].as_py()
 
-    summary = pipeline_flow(small_config)
-    release = Path(summary["release_path"])
+
+def test_pipeline_release_has_accepted_rows_in_every_table(clean: CleanRun) -> None:
+    release = Path(clean.summary["release_path"])
     assert (release / "manifest.json").exists() and (release / "README.md").exists()
-    personas = query_release(release, "SELECT count(*) AS n FROM personas").column("n")[0].as_py()
-    assert personas >= 1
-    answer = query_release(release, summary["demo_query"])
-    assert answer.num_rows == personas
-    reviews = query_release(release, "SELECT count(*) AS n FROM reviews").column("n")[0].as_py()
-    assert reviews > 0
-    assert summary["usage"] and all(row["requests"] > 0 for row in summary["usage"])
+    for table in TABLES_WITH_ROWS:
+        assert count(release, f"SELECT count(*) FROM {table}") > 0, table
+        ids = [r[ID_COLUMNS[table]] for r in clean.rows[table]]
+        assert len(ids) == len(set(ids)), f"duplicate ids in {table}"
+    stats = clean.summary["stats"]
+    assert stats["personas"]["accepted"] == 6 and stats["conversations"]["accepted"] >= 5
+    assert stats["documents"]["accepted"] >= 10
 
 
-def test_rerun_of_the_same_config_pays_for_nothing(prefect_harness, llm_server, make_llm_config):
-    from flows.pipeline import pipeline_flow
+def test_demo_query_answers_one_row_per_persona(clean: CleanRun) -> None:
+    release = Path(clean.summary["release_path"])
+    answer = query_release(release, clean.summary["demo_query"]).to_pylist()
+    assert len(answer) == count(release, "SELECT count(*) FROM personas")
+    assert all(row["documents"] >= 1 and row["conversations"] >= 1 for row in answer)
 
-    cfg = make_llm_config({**SMALL, "release": {"name": "rerun-test", "version": "1.0.0"}})
-    pipeline_flow(cfg)
-    paid = len(llm_server.requests)
-    assert llm_server.count_duplicates() == 0
-    rerun = make_llm_config({**SMALL, "release": {"name": "rerun-test", "version": "1.0.1"}})
-    # A new version name changes the config hash, hence the run id: only the cache saves us.
-    pipeline_flow(rerun)
-    assert len(llm_server.requests) == paid
+
+def test_reviews_hold_accepted_and_rejected_rounds_of_every_kind(clean: CleanRun) -> None:
+    release = Path(clean.summary["release_path"])
+    kinds = query_release(
+        release,
+        "SELECT item_kind, bool_or(accepted) AS any_ok, bool_or(NOT passed) AS any_failed, "
+        "max(round) AS rounds FROM reviews GROUP BY item_kind ORDER BY item_kind",
+    ).to_pylist()
+    assert [k["item_kind"] for k in kinds] == ["conversation", "document", "persona"]
+    assert all(k["any_ok"] for k in kinds)
+    assert all(k["any_failed"] and k["rounds"] == 2 for k in kinds), kinds  # revised drafts
+
+
+def test_usage_is_recorded_and_the_server_saw_no_repeated_request(clean: CleanRun) -> None:
+    assert clean.summary["usage"] and all(row["requests"] > 0 for row in clean.summary["usage"])
+    assert sum(row["requests"] for row in clean.summary["usage"]) == clean.requests
+    assert clean.server.count_duplicates() == 0
+
+
+def test_rerun_of_the_same_config_pays_for_nothing(clean: CleanRun) -> None:
+    # A new version changes the config hash, hence the run id: only the cache saves us.
+    data = clean.cfg.model_dump(mode="json", by_alias=True)
+    data["release"]["version"] = "1.0.1"
+    summary = pipeline_flow(build_config(data, "rerun"))
+    assert len(clean.server.requests) == clean.requests
+    assert summary["run_id"] != clean.summary["run_id"]
+    rerun = Path(summary["release_path"])
+    assert count(rerun, "SELECT count(*) FROM documents") == len(clean.rows["documents"])
