@@ -37,6 +37,7 @@ from schemas.common import US_STATES
 
 MIN_WORDS, MAX_WORDS = 3, 30
 NARRATIVE_WORDS = (25, 250)
+MIN_FIRST_PERSON = 3  # "I"/"my"/"me" tokens a first-person narrative has at the least
 DUPLICATE_JACCARD = 0.7
 MIN_CONCRETE_SHARE = 0.4
 INCOME_FACTOR = 2.5
@@ -229,6 +230,8 @@ def check_ledger(candidate: PersonaCandidate, context: PersonaContext) -> list[s
     concrete = sum(_is_concrete(f.statement) for f in generated)
     if generated and concrete < MIN_CONCRETE_SHARE * len(generated):
         problems.append("too few facts are concrete; name people, places, brands, years or numbers")
+    if len(_FIRST_PERSON.findall(candidate.narrative)) < MIN_FIRST_PERSON:
+        problems.append('write the narrative in the first person ("I", "my"), not about "she/he"')
     n_words = len(candidate.narrative.split())
     if not NARRATIVE_WORDS[0] <= n_words <= NARRATIVE_WORDS[1]:
         problems.append(f"the narrative has {n_words} words; write 4 to 6 sentences")

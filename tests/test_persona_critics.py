@@ -216,3 +216,10 @@ def test_narrative_copying_the_prompt_example_is_flagged():
     narrative = NARRATIVES["Maria Lopez"] + " On my days off I fish on the Yellowstone River."
     ledger, _ = judge(ADULT, narrative=narrative)
     assert any("narrative copies the example person" in p for p in ledger)
+
+
+def test_third_person_narrative_is_flagged():
+    narrative = ("Maria Lopez is a nurse in Austin, Texas. She has two dogs and she paints "
+                 "watercolors of bluebonnets. Her husband Carlos teaches math at a high school.")  # fmt: skip
+    ledger, _ = judge(ADULT, narrative=narrative)
+    assert any("narrative in the first person" in p for p in ledger)
