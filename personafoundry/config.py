@@ -102,6 +102,9 @@ class PersonasConfig(_Section):
     max_rounds: int = Field(2, ge=1, description="generator attempts per persona")
     facts_min: int = Field(6, ge=1)
     facts_max: int = Field(10, ge=1)
+    llm_judges: bool = Field(
+        True, description="run the coherence/realism LLM judges after the deterministic gates"
+    )
 
 
 class ConverseConfig(_Section):

@@ -302,7 +302,9 @@ async def _enrich_one(
         reason = "seed_conflicts_with_profile: " + "; ".join(conflicts)
         return replace(_stop(pid, "demographics", reason, how), filled=filled)
     seed = item_seed(rng_seed, pid, "generate")
-    spec = LoopSpec("persona", persona_experts(), cfg.max_rounds, model, version, seed)
+    spec = LoopSpec(
+        "persona", persona_experts(judges=cfg.llm_judges), cfg.max_rounds, model, version, seed
+    )
     outcome = await refine(pid, context, _generator(row, cfg, llm, seeds, seed), spec, llm)
     accepted = _accepted_row(row, outcome, model, version, rng_seed) if outcome.accepted else None
     return _Done(pid, accepted, outcome.reason, outcome.reviews, outcome.rounds, filled)

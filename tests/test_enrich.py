@@ -286,3 +286,13 @@ def test_missing_traits_and_seed_names_are_sampled_from_data_not_the_llm(llm_ser
     again = run(cfg, tmp_path, skeletons(census, unnamed))
     assert again.table.column("name").to_pylist() == result.table.column("name").to_pylist()
     assert again.table.column("traits").equals(result.table.column("traits"))
+
+
+def test_llm_judges_can_be_switched_off(llm_server, make_llm_config, tmp_path):
+    cfg = make_llm_config({"personas": {"facts_min": 4, "facts_max": 8, "llm_judges": False}})
+    llm_server.responder = Script(PersonaDraft=[GOOD], JudgeReply=[JUDGE_OK])
+    result = run(cfg, tmp_path, skeletons(MARIA))
+    assert [s["expert"] for s in result.table.column("critic_scores")[0].as_py()] == [
+        "ledger", "demographics"
+    ]  # fmt: skip
+    assert all(schema_name(p) == "PersonaDraft" for p in llm_server.requests)
