@@ -1,7 +1,8 @@
 """Conversation generator modes on the embedded model: acceptance, rounds and tokens.
 
-Usage: .venv/bin/python benchmarks/converse.py [--pairs 4] [--modes one_call,turn_by_turn]
-       [--judges combined] [--max-rounds 3] [--dump conversations.jsonl]
+Usage: .venv/bin/python benchmarks/converse.py [--pairs 2] [--modes one_call,turn_by_turn]
+       [--judges combined] [--max-rounds 2] [--turns 4] [--dump conversations.jsonl]
+       .venv/bin/python benchmarks/converse.py --compare-judges conversations.jsonl
 
 Prints one JSON object: per mode, `acceptance_rate`, `rounds_per_accepted`,
 `tokens_per_accepted` (generator + critic, prompt + completion), `seconds_per_accepted`,
@@ -16,6 +17,9 @@ Method:
 - The embedded llama.cpp server is started once and shared by both modes; conversations
   of one mode run concurrently (the gateway bounds in-flight requests), modes run one
   after the other. CPU is shared, so seconds are indicative only; tokens are exact.
+- `--compare-judges` re-judges the dumped conversations with the LLM judges both ways
+  (one combined call vs one call per judge; fresh caches) and reports calls, tokens,
+  invalid replies per conversation and how far the two ways' scores differ.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from personafoundry.cache import ResponseCache
 from personafoundry.config import ConverseConfig, RunConfig
+from personafoundry.conversation_critics import Draft
+from personafoundry.conversation_drafts import build_dialogues
+from personafoundry.conversation_judges import JUDGES, llm_judges
 from personafoundry.converse import generate_conversations
 from personafoundry.embedded import EmbeddedServer
 from personafoundry.llm import Endpoint, LlmClient
@@ -117,14 +124,24 @@ def main() -> None:
     parser.add_argument("--max-rounds", type=int, default=3)
     parser.add_argument("--exemplars", type=int, default=1)
     parser.add_argument("--turns", type=int, default=4)
+    parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--dump", type=Path, default=None)
+    parser.add_argument(
+        "--compare-judges", type=Path, default=None,
+        help="instead: judge the conversations of an earlier --dump both ways (combined, separate)",
+    )  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
     logging.getLogger("personafoundry").setLevel(logging.INFO)
     logging.getLogger("personafoundry.llm").setLevel(logging.DEBUG)
-    cfg = RunConfig()
+    # long timeouts: on shared cores a one-call draft can take minutes; a timeout would
+    # be retried and paid again
+    slow = {"timeout_s": args.timeout, "max_retries": 1}
+    cfg = RunConfig.model_validate(
+        {"llm": {"generator": slow, "critic": {**slow, "temperature": 0.0, "max_tokens": 300}}}
+    )
     out: dict[str, Any] = {"model": "embedded", "pairs": args.pairs, "judges": args.judges}
     rows: list[dict[str, Any]] = []
     with EmbeddedServer(cfg.embedded) as server, tempfile.TemporaryDirectory() as tmp:
@@ -133,7 +150,10 @@ def main() -> None:
                            f"embedded:{MODEL_SHA256}", getattr(cfg.llm, role))
             for role in ("generator", "critic")
         }  # fmt: skip
-        for mode in args.modes.split(","):
+        if args.compare_judges:
+            dumped = [json.loads(x) for x in args.compare_judges.read_text("utf-8").splitlines()]
+            out = {"judges": asyncio.run(compare_judges(endpoints, cfg, dumped, Path(tmp)))}
+        for mode in args.modes.split(",") if not args.compare_judges else []:
             conv = cfg.converse.model_copy(
                 update={"mode": mode, "judges": args.judges, "max_rounds": args.max_rounds,
                         "exemplars_shown": args.exemplars, "turns_min": args.turns, "turns_max": args.turns}
@@ -146,6 +166,48 @@ def main() -> None:
     if args.dump:
         args.dump.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows), "utf-8")
     print(json.dumps(out, indent=2, sort_keys=True))
+
+
+async def compare_judges(
+    endpoints: dict[str, Any], cfg: RunConfig, dumped: list[dict[str, Any]], cache_dir: Path
+) -> dict[str, Any]:
+    """Judge the same drafts with one combined call and with one call per judge."""
+    personas = personas_table()
+    rows = [r for r in dumped if len(r.get("turns") or []) >= 2]
+    pairs = pa.Table.from_pylist(
+        [{k: r[k] for k in ("conversation_id", "persona_ids", "scenario")} for r in rows]
+    )
+    dialogues, _ = build_dialogues(pairs, personas, cfg.converse, SEED)
+    drafts = [Draft(tuple((t["speaker_id"], t["text"]) for t in r["turns"])) for r in rows]
+    out: dict[str, Any] = {"conversations": len(rows)}
+    scores: dict[str, dict[str, list[float | None]]] = {}
+    for mode in ("combined", "separate"):
+        cache = ResponseCache(cache_dir / f"judges-{mode}.sqlite")
+        start = time.monotonic()
+        async with LlmClient(endpoints, cache, run_id=f"judges-{mode}") as llm:
+            scores[mode] = {name: [] for name in JUDGES}
+            for d, draft in zip(dialogues, drafts, strict=True):
+                for judge in llm_judges(mode):
+                    for v in await judge.judge_many(draft, d, llm, seed=SEED):
+                        scores[mode][v.expert].append(v.score)
+            usage = llm.usage.totals()
+        out[mode] = {
+            "calls": usage["requests"],
+            "invalid_replies": usage["invalid_replies"],
+            "tokens_per_conversation": (usage["prompt_tokens"] + usage["completion_tokens"])
+            / max(1, len(rows)),
+            "seconds_per_conversation": round((time.monotonic() - start) / max(1, len(rows)), 1),
+            "scores": scores[mode],
+        }
+    out["mean_abs_score_difference"] = {
+        name: _mean_abs(scores["combined"][name], scores["separate"][name]) for name in JUDGES
+    }
+    return out
+
+
+def _mean_abs(a: list[float | None], b: list[float | None]) -> float | None:
+    diffs = [abs(x - y) for x, y in zip(a, b, strict=True) if x is not None and y is not None]
+    return round(sum(diffs) / len(diffs), 2) if diffs else None
 
 
 async def run_mode_pairs(
