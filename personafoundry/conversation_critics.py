@@ -20,6 +20,9 @@ Decisions:
 - Language is checked for English only (function-word ratios and non-Latin script);
   other languages pass with a note.
 - Every problem message names the turn and says what to do: it is the revision request.
+- Leakage: a verbatim fact is flagged when it makes up most of its turn or is long (10+
+  words) and copied whole; facts are short first-person sentences, and saying one in
+  passing is natural speech.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from personafoundry.config import ConverseConfig
 from personafoundry.critic import RuleExpert
 
-RULES_VERSION = "conversation-rules/1"
+RULES_VERSION = "conversation-rules/2"
 TURN_MAX_CHARS = 360
 _STOP_TEXT = (
     "a an the and or but if so of to in on at for from by with about as into than then "
@@ -271,7 +274,10 @@ def check_leakage(draft: Draft, d: Dialogue) -> list[str]:
         where, toks = turn_label(d, i, pid), words(text)
         for fact in all_facts:
             fw = words(fact.statement)
-            if len(fw) >= 6 and _longest_run(toks, fw) >= max(6, round(0.8 * len(fw))):
+            run = _longest_run(toks, fw) if len(fw) >= 6 else 0
+            # a short first-person fact said in passing is natural speech; a pasted fact
+            # that makes up most of the turn, or a long one copied whole, is leakage
+            if run >= max(6, round(0.8 * len(fw))) and (run >= 0.6 * len(toks) or len(fw) >= 10):
                 problems.append(f"{where} copies a profile fact verbatim: paraphrase it")
                 break
         if len(facts_in_text(text, d.speaker(pid).facts, names)) >= 3:

@@ -17,6 +17,7 @@ Decisions:
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from typing import Any
@@ -43,13 +44,18 @@ class _Turn(BaseModel):
 
 
 def profile_line(row: dict[str, Any]) -> str:
-    """One short line about a persona: demographics, then the narrative's first sentences."""
+    """One short line about a persona: demographics, then two narrative sentences.
+
+    The narrative's "My name is ..." sentence is skipped: the name is given separately, and
+    the embedded model pasted the repeated self-introduction into its turns.
+    """
     job = row.get("occupation") or row.get("employment_status") or ""
     parts = [f"{row['age']}-year-old" if row.get("age") is not None else "", job.lower()]
     head = " ".join(p for p in parts if p).strip() or "a person"
     where = f" from {row['state']}" if row.get("state") else ""
-    story = " ".join(re.split(r"(?<=[.!?])\s+", (row.get("narrative") or "").strip())[:2])
-    return f"{row.get('name') or 'Someone'}, {head}{where}. {story[:300]}".strip()
+    sentences = re.split(r"(?<=[.!?])\s+", (row.get("narrative") or "").strip())
+    story = [x for x in sentences if not x.lower().startswith("my name is")][:2]
+    return f"{head[0].upper()}{head[1:]}{where}. {' '.join(story)[:300]}".strip()
 
 
 def build_dialogues(
@@ -87,13 +93,25 @@ def build_dialogues(
     return dialogues, missing
 
 
-def example_block(exemplars: list[dict[str, Any]]) -> str:
-    if not exemplars:
-        return ""
-    lines = ["", "Example of a good conversation between other people:"]
+def few_shot_messages(exemplars: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Exemplars as earlier user/assistant exchanges in the one-call reply format.
+
+    Shown as prior replies rather than as text inside the prompt: the embedded model
+    pasted in-prompt example lines (and the "Example" header) into its own turns.
+    """
+    messages = []
     for ex in exemplars:
-        lines += [f"{t['speaker']}: {t['text']}" for t in ex["turns"]]
-    return "\n".join(lines) + "\n"
+        speakers = list(dict.fromkeys(t["speaker"] for t in ex["turns"]))[:2]
+        request = (
+            f"Situation: {ex['scenario']}\nWrite their conversation in {len(ex['turns'])} turns, "
+            f"starting with {speakers[0]} and alternating."
+        )
+        turns = [{"speaker": t["speaker"], "text": t["text"]} for t in ex["turns"]]
+        messages += [
+            {"role": "user", "content": request},
+            {"role": "assistant", "content": json.dumps({"turns": turns}, ensure_ascii=False)},
+        ]
+    return messages
 
 
 def _facts_text(s: Speaker) -> str:
@@ -131,14 +149,16 @@ def one_call_model(d: Dialogue) -> type[BaseModel]:
 
 
 async def draft_one_call(
-    d: Dialogue, feedback: str, examples: str, llm: LlmClient, prompt: Prompt, seed: int
-) -> LlmResult[Draft]:
+    d: Dialogue, feedback: str, examples: list[dict[str, Any]], llm: LlmClient, prompt: Prompt,
+    seed: int,
+) -> LlmResult[Draft]:  # fmt: skip
     a, b = d.speakers
-    messages = prompt.render(
+    system, user = prompt.render(
         scenario=d.scenario, label_a=a.label, profile_a=a.profile, facts_a=_facts_text(a),
         label_b=b.label, profile_b=b.profile, facts_b=_facts_text(b), n_turns=d.n_turns,
-        example=examples, feedback=feedback,
+        feedback=feedback,
     )  # fmt: skip
+    messages = [system, *few_shot_messages(examples), user]
     ids = {s.label: s.persona_id for s in d.speakers}
 
     def check(reply: Any) -> None:
@@ -157,15 +177,27 @@ async def draft_one_call(
 
 
 def _history(d: Dialogue, me: Speaker, turns: list[tuple[str, str]]) -> str:
+    """`You said: "..."` / `John said: "..."`: no "Name:" lines for the model to imitate."""
     if not turns:
         return "(nothing yet: you speak first)"
     return "\n".join(
-        f"{'You' if pid == me.persona_id else d.speaker(pid).label}: {text}" for pid, text in turns
+        f'{"You" if pid == me.persona_id else d.speaker(pid).label} said: "{text}"'
+        for pid, text in turns
     )
 
 
+def strip_own_label(text: str, me: Speaker) -> str:
+    """Drop a leading "Maria:" / "You:" the model put before its own line (format noise).
+
+    Labels anywhere else, or the partner's name as a label, stay for the critics to catch.
+    """
+    first = re.escape(me.name.split()[0])
+    pattern = rf"^\s*[\*\"']*(?:{re.escape(me.label)}|{first}|you)\s*\**\s*:\s*"
+    return re.sub(pattern, "", text, count=1, flags=re.IGNORECASE).strip().strip('"').strip()
+
+
 async def draft_turn_by_turn(
-    d: Dialogue, feedback: str, examples: str, llm: LlmClient, prompt: Prompt, seed: int,
+    d: Dialogue, feedback: str, llm: LlmClient, prompt: Prompt, seed: int,
     keep: tuple[tuple[str, str], ...] = (),
 ) -> LlmResult[Draft]:  # fmt: skip
     turns = list(keep)
@@ -180,7 +212,7 @@ async def draft_turn_by_turn(
             instruction = f"Answer {other.label}'s last message and keep the talk going."
         messages = prompt.render(
             name=me.name, label=me.label, profile=me.profile, scenario=d.scenario,
-            partner=other.label, facts=_facts_text(me), example=examples,
+            partner=other.label, facts=_facts_text(me),
             history=_history(d, me, turns), instruction=instruction,
             feedback=feedback_for(feedback, me, other),
         )  # fmt: skip
@@ -190,7 +222,7 @@ async def draft_turn_by_turn(
         attempts, cached = attempts + r.attempts, cached and r.cached
         if not r.ok or r.value is None:
             return LlmResult(False, None, f"turn {i + 1}: {r.error}", attempts, cached, r.content)
-        turns.append((me.persona_id, r.value.text.strip()))
+        turns.append((me.persona_id, strip_own_label(r.value.text, me)))
     return LlmResult(True, Draft(tuple(turns)), None, attempts, cached, None)
 
 

@@ -13,6 +13,8 @@ Decisions:
   pool; pairs run in waves of `wave_size`, and after each wave the best accepted
   conversations (mean judge score) rotate in ahead of the hand-written ones, as in
   Synthetic-Persona-Chat. The final pool is returned so the next shard continues from it.
+  Exemplars are shown (as earlier user/assistant exchanges) in `one_call` mode only: in
+  `turn_by_turn` the embedded model pasted example lines into its turns.
 - Acceptance follows `ConverseConfig.acceptance` (see `conversation_judges.mixture_accepts`);
   every verdict of every round is a `reviews` row; a failed generator attempt is a row with
   expert `generator` and its reason in `error`.
@@ -43,7 +45,6 @@ from personafoundry.conversation_drafts import (
     build_dialogues,
     draft_one_call,
     draft_turn_by_turn,
-    example_block,
     first_flagged_turn,
     revision_request,
 )  # fmt: skip
@@ -143,7 +144,7 @@ async def judge_draft(st: Stage, draft: Draft, d: Dialogue, seed: int) -> list[V
     return verdicts
 
 
-async def converse_one(st: Stage, d: Dialogue, examples: str) -> Outcome:
+async def converse_one(st: Stage, d: Dialogue, examples: list[dict[str, Any]]) -> Outcome:
     """Generate, judge and revise one conversation until accepted or out of rounds."""
     reviews: list[dict[str, Any]] = []
     feedback, keep, draft, verdicts, reason = "", (), None, [], None
@@ -152,7 +153,7 @@ async def converse_one(st: Stage, d: Dialogue, examples: str) -> Outcome:
         if st.cfg.mode == "one_call":
             result = await draft_one_call(d, feedback, examples, st.llm, st.prompt, seed)
         else:
-            result = await draft_turn_by_turn(d, feedback, examples, st.llm, st.prompt, seed, keep)
+            result = await draft_turn_by_turn(d, feedback, st.llm, st.prompt, seed, keep)
         if not result.ok or result.value is None:
             verdicts = [Verdict(GENERATOR_EXPERT, None, False, "no valid draft", result.error)]
             reviews += _review_rows(st, d.conversation_id, round_no, verdicts, False)
@@ -293,7 +294,7 @@ async def generate_conversations(
             for i in range(len(wave))
         ]
         done = await asyncio.gather(
-            *(converse_one(st, d, example_block(ex)) for d, ex in zip(wave, shown, strict=True))
+            *(converse_one(st, d, ex) for d, ex in zip(wave, shown, strict=True))
         )
         outcomes += done
         pool = rotate_exemplars(

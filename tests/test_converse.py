@@ -12,7 +12,7 @@ import pytest
 
 from personafoundry.cache import ResponseCache
 from personafoundry.config import RunConfig
-from personafoundry.converse import ConverseResult, generate_conversations
+from personafoundry.converse import ConverseResult, generate_conversations, load_exemplars
 from personafoundry.endpoints import resolve_remote
 from personafoundry.llm import LlmClient
 from schemas.conversations import SCHEMA as CONVERSATIONS
@@ -172,9 +172,9 @@ def test_each_speaker_call_sees_only_its_own_persona(llm_server, llm_config, tmp
         me, other = (MARIA, JOHN) if speaker_of(payload) == "Maria" else (JOHN, MARIA)
         assert me["name"] in prompt and other["name"] not in prompt
         assert not any(f["statement"] in prompt for f in other["facts"])
-        assert "Nurse" not in prompt if me is JOHN else "machinist" not in prompt
+        assert "nurse" not in prompt.lower() if me is JOHN else "machinist" not in prompt
     last = talk.calls["TurnReply"][-1]["messages"][1]["content"]
-    assert "You: " in last and "last message" in last
+    assert 'You said: "' in last and "last message" in last
 
 
 def test_one_call_schema_fixes_alternating_speakers(llm_server, llm_config, tmp_path):
@@ -304,28 +304,40 @@ def test_separate_judges_make_one_call_each(llm_server, llm_config, tmp_path):
 
 
 def test_best_accepted_conversations_rotate_into_the_exemplars(llm_server, llm_config, tmp_path):
-    talk = Talk()
-    llm_server.responder = talk
     teachers = [
         "Long day? I just finished grading algebra tests for my high school class.",
         "Same! I teach math too, at the high school across town.",
         "Small world. Do your students also hate fractions as much as mine do?",
         "Every single one of them. See you at the next district meeting, I hope.",
     ]
-    talk.by_speaker = {"Ana": teachers, "Ben": teachers}
-    result = run(llm_config, tmp_path, pairs_table((MARIA, JOHN), (ANA, BEN)), wave_size=1)
+    drafts = [
+        {"turns": [{"speaker": s, "text": t} for s, t in zip(names * 2, lines, strict=True)]}
+        for names, lines in ((["Maria", "John"], TURNS), (["Ana", "Ben"], teachers))
+    ]
+    talk = Talk(drafts=drafts)
+    llm_server.responder = talk
+    pairs = pairs_table((MARIA, JOHN), (ANA, BEN))
+    result = run(llm_config, tmp_path, pairs, wave_size=1, mode="one_call")
     assert result.stats["accepted"] == 2
     first_id = result.table["conversation_id"][0].as_py()
     assert result.exemplars[0]["source"] == "run" and result.exemplars[0]["exemplar_id"] == first_id
-    examples = [
-        p["messages"][1]["content"]
-        .split("Example of a good conversation")[1]
-        .split("Conversation so far")[0]
-        for p in talk.calls["TurnReply"]
-    ]
-    first_text = result.table.to_pylist()[0]["turns"][0]["text"]
-    assert not any(first_text in ex for ex in examples[:4])  # hand-written exemplar at first
-    assert all(first_text in ex for ex in examples[4:])  # then the accepted conversation
+    assert (
+        result.exemplars[1]["source"] == "run" and result.exemplars[-1]["source"] == "hand-written"
+    )
+    # few-shot = earlier user/assistant exchanges between the system prompt and the request
+    shots = [p["messages"][2]["content"] for p in talk.calls["OneCallReply"]]
+    assert all(p["messages"][2]["role"] == "assistant" for p in talk.calls["OneCallReply"])
+    assert TURNS[0] not in shots[0]  # a hand-written exemplar first
+    assert json.dumps(TURNS[0])[1:-1] in shots[1]  # then the accepted conversation
+
+
+def test_turn_by_turn_prompts_show_no_exemplar_lines(llm_server, llm_config, tmp_path):
+    talk = Talk()
+    llm_server.responder = talk
+    run(llm_config, tmp_path, exemplars_shown=2)
+    hand = [t["text"] for ex in load_exemplars() for t in ex["turns"]]
+    prompts = [json.dumps(p["messages"]) for p in talk.calls["TurnReply"]]
+    assert not any(line[:40] in p for line in hand for p in prompts)
 
 
 @pytest.mark.parametrize("mode", ["turn_by_turn", "one_call"])
