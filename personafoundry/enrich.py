@@ -313,20 +313,18 @@ async def _enrich_one(
 def _generator(
     row: dict[str, Any], cfg: PersonasConfig, llm: LlmClient, seeds: tuple[str, ...], seed: int
 ):
-    """The loop's `generate(feedback, round)`: revisions see their last draft and the critique."""
+    """The loop's `generate(feedback, round)`: revisions add the critique to the prompt."""
     base = generator_messages(row, cfg.facts_min, cfg.facts_max, seeds)
     schema = draft_model(cfg.facts_min, cfg.facts_max)
     max_tokens = NARRATIVE_TOKENS + TOKENS_PER_FACT * cfg.facts_max
-    last: list[str] = []
 
     async def generate(feedback: str | None, round_no: int) -> LlmResult[PersonaCandidate]:
-        messages = revision_messages(base, last[-1], feedback) if feedback and last else base
+        messages = revision_messages(base, feedback) if feedback else base
         result = await llm.complete_json(
             "generator", messages, schema, seed=seed + round_no, max_tokens=max_tokens
         )
         if not result.ok or result.value is None:
             return result  # type: ignore[return-value]
-        last.append(result.content or "")
         return replace(result, value=to_candidate(result.value, seeds))  # type: ignore[arg-type]
 
     return generate

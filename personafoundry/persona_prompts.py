@@ -210,14 +210,15 @@ def opener(row: dict[str, Any]) -> str:
     return f"My name is {row['name']}. I am {row['age']} years old and I live in {row['state']}."
 
 
-def revision_messages(base: Messages, last_draft: str, feedback: str) -> Messages:
-    """Later rounds: the last draft as the assistant's turn, then the critique."""
+def revision_messages(base: Messages, feedback: str) -> Messages:
+    """Later rounds: the first-round prompt plus the critique, without the last draft.
+
+    Shown its last draft, the 0.5B model copied it (duplicates included) and changed
+    little; a fresh draft told what to avoid fared better, and costs fewer tokens. The
+    critique quotes the offending sentences, so nothing needed is lost.
+    """
     revise = load_prompt("generate").text("revise", feedback=feedback)
-    return [
-        *base,
-        {"role": "assistant", "content": last_draft},
-        {"role": "user", "content": revise},
-    ]
+    return [*base[:-1], {"role": "user", "content": f"{base[-1]['content']}\n\n{revise}"}]
 
 
 def seed_fill_messages(seed_text: str) -> Messages:
