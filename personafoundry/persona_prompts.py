@@ -89,7 +89,8 @@ def example_statements() -> tuple[str, ...]:
     """
     prompt = load_prompt("generate")
     example = json.loads(prompt.parts["example"])
-    sentences = re.split(r"(?<=[.!?])\s+", example["narrative"])[1:]  # not the opener
+    # the first two sentences have the opener's shape (name; age and state): not content
+    sentences = re.split(r"(?<=[.!?])\s+", example["narrative"])[2:]
     quoted = re.findall(r'"([A-Z][^"{}]*[.!?])"', prompt.parts["user"])
     return (*(f["statement"] for f in example["facts"]), *sentences, *quoted)
 

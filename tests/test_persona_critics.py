@@ -223,3 +223,11 @@ def test_third_person_narrative_is_flagged():
                  "watercolors of bluebonnets. Her husband Carlos teaches math at a high school.")  # fmt: skip
     ledger, _ = judge(ADULT, narrative=narrative)
     assert any("narrative in the first person" in p for p in ledger)
+
+
+def test_opener_shaped_like_the_example_is_not_a_copy():
+    narrative = NARRATIVES["Maria Lopez"].replace(
+        "My name is Maria Lopez.", "My name is Maria Lopez. I am 58 years old and I live in Texas."
+    )
+    ledger, _ = judge({**ADULT, "age": 58}, narrative=narrative)
+    assert not any("copies" in p for p in ledger), ledger
