@@ -277,11 +277,15 @@ def _has_two_sentences(text: str) -> bool:
 
 
 def _current_texts(candidate: PersonaCandidate, *, include_seed: bool) -> list[str]:
-    """Narrative + facts still valid now (an outdated fact may name an old state or job)."""
+    """Narrative sentences + facts still valid now (an outdated fact may name an old state).
+
+    Sentence by sentence, so feedback quotes the offending sentence, not the narrative.
+    """
     facts = [
         f.statement for f in candidate.facts if f.valid_to is None and (include_seed or not f.seed)
     ]
-    return [candidate.narrative, *facts] if candidate.narrative else facts
+    sentences = [t for t in re.split(r"(?<=[.!?])\s+", candidate.narrative) if t.strip()]
+    return [*sentences, *facts]
 
 
 def check_demographics(candidate: PersonaCandidate, context: PersonaContext) -> list[str]:
