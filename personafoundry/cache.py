@@ -127,4 +127,3 @@ class ResponseCache:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-

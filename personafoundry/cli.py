@@ -39,11 +39,14 @@ console = Console(stderr=True)
 STATE = {"debug": False}
 
 ConfigOpt = Annotated[
-    Optional[Path], typer.Option("--config", "-c", help="TOML run config (default: configs/demo.toml).")
+    Optional[Path],
+    typer.Option("--config", "-c", help="TOML run config (default: configs/demo.toml)."),
 ]
 SetOpt = Annotated[
     Optional[list[str]],
-    typer.Option("--set", "-s", help="Override a config key, e.g. --set dedup.threshold=0.8 (repeatable)."),
+    typer.Option(
+        "--set", "-s", help="Override a config key, e.g. --set dedup.threshold=0.8 (repeatable)."
+    ),
 ]
 
 
@@ -179,5 +182,7 @@ def main() -> None:
         err.show()
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
-        console.print("[red]interrupted[/]: the run can be resumed with `personafoundry run --resume`.")
+        console.print(
+            "[red]interrupted[/]: the run can be resumed with `personafoundry run --resume`."
+        )
         sys.exit(130)

@@ -44,8 +44,9 @@ class Verdict:
 class Expert(Protocol):
     name: str
 
-    async def judge(self, candidate: Any, context: Any, llm: LlmClient, *, seed: int) -> Verdict:
-        ...
+    async def judge(
+        self, candidate: Any, context: Any, llm: LlmClient, *, seed: int
+    ) -> Verdict: ...
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,9 @@ class LlmJudge:
             # A judge that cannot answer does not block the item: the gates still hold.
             return Verdict(self.name, None, True, "judge gave no valid verdict", result.error)
         reply = result.value
-        return Verdict(self.name, float(reply.score), reply.score >= self.pass_score, reply.feedback)
+        return Verdict(
+            self.name, float(reply.score), reply.score >= self.pass_score, reply.feedback
+        )
 
 
 @dataclass(frozen=True)

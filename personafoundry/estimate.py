@@ -85,8 +85,12 @@ def estimate_run(cfg: RunConfig) -> dict[str, Any]:
     for stage, (items, usage) in measured.items():
         per_item = _tokens(usage) / max(items, 1)
         usd_per_item = sum(
-            price_of(cfg.llm.prices, key.split("/", 1)[1], u["prompt_tokens"] + u["cached_tokens"],
-                     u["completion_tokens"])
+            price_of(
+                cfg.llm.prices,
+                key.split("/", 1)[1],
+                u["prompt_tokens"] + u["cached_tokens"],
+                u["completion_tokens"],
+            )
             for key, u in usage.items()
         ) / max(items, 1)
         tokens = round(per_item * planned[stage])

@@ -261,7 +261,9 @@ class LlmClient:
         }
         if fmt is not None:
             params["response_format"] = fmt
-        key = cache_key({"endpoint": ep.identity, "model": ep.model, "messages": messages, **params})
+        key = cache_key(
+            {"endpoint": ep.identity, "model": ep.model, "messages": messages, **params}
+        )
         usage = self.usage.for_role(ep.role, ep.model)
         hit = self.cache.get(key)
         if hit is not None:
@@ -292,7 +294,11 @@ class LlmClient:
         t = self.usage.totals()
         log.info(
             "llm: %d calls paid, %d cached, %d completion tokens, %d retries, %d failed so far",
-            t["requests"], t["cache_hits"], t["completion_tokens"], t["retries"], t["failed_calls"],
+            t["requests"],
+            t["cache_hits"],
+            t["completion_tokens"],
+            t["retries"],
+            t["failed_calls"],
         )
 
     async def _post_with_retries(

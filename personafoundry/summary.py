@@ -46,8 +46,14 @@ def stage_markdown(stage: str, stats: dict[str, Any], reviews: pa.Table | None) 
         ]
     usage = stats.get("usage") or {}
     if usage:
-        lines += ["", "## LLM usage", "", "| role/model | requests | cache hits | prompt tok |"
-                  " completion tok | retries | failed calls | USD |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## LLM usage",
+            "",
+            "| role/model | requests | cache hits | prompt tok |"
+            " completion tok | retries | failed calls | USD |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for key, u in usage.items():
             lines.append(
                 f"| {key} | {u.get('requests', 0)} | {u.get('cache_hits', 0)} | "
