@@ -9,6 +9,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from flows.shards import llm_context, run_llm_stage
+from personafoundry.calibration import calibration_report
 from personafoundry.census import sample_personas
 from personafoundry.checkpoint import RunStore
 from personafoundry.config import RunConfig
@@ -41,5 +42,8 @@ def personas_flow(cfg: RunConfig) -> dict:
             lambda shard: lambda llm: enrich_personas(shard, cfg.personas, llm, rng_seed=cfg.seed),
             cfg.personas,
         )
-    create_markdown_artifact(key="personas-summary", markdown=stage_markdown("personas", out.stats, out.reviews))
+    markdown = stage_markdown("personas", out.stats, out.reviews)
+    if out.table is not None and out.table.num_rows:  # census TVDs of what was accepted
+        markdown += "\n" + calibration_report(out.table, cfg=cfg.personas).to_markdown()
+    create_markdown_artifact(key="personas-summary", markdown=markdown)
     return out.stats

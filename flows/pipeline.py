@@ -48,5 +48,6 @@ def pipeline_flow(cfg: RunConfig) -> dict:
     run_info = {"models": ctx.models(), "tokens": ledger}
     store.write_json("run_info.json", run_info)  # `release cut --from RUN` merges it
     release_path = release_flow(cfg, run_info)
-    return {"run_id": store.run_id, "release_path": release_path, "usage": ledger,
+    usage = {f"{row['role']}/{row['model']}": row for row in ledger}  # paid, over all resumes
+    return {"run_id": store.run_id, "release_path": release_path, "usage": usage,
             "stats": stats, "demo_query": DEMO_QUERY}

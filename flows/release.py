@@ -54,6 +54,8 @@ def validate_flow(cfg: RunConfig) -> dict:
 def release_flow(cfg: RunConfig, run_info: dict | None = None) -> str:
     """Cut `cfg.release.name`/`version` from the run's tables; returns the release path."""
     store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
+    if run_info is None:  # a cut of an earlier run (the cut-release deployment)
+        run_info = store.read_json("run_info.json") or {}
     result = cut_release(
         run_tables(store),
         root=Path(cfg.output_dir) / "releases",

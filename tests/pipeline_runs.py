@@ -17,14 +17,17 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 from llm_server import LlmServer
-from plausible import Plausible
+from plausible import Plausible, schema_of
 
+from personafoundry.cache import ResponseCache
+from personafoundry.checkpoint import RunStore
 from personafoundry.config import RunConfig, build_config
 from personafoundry.ids import stable_hash
 from personafoundry.paths import PROJECT_ROOT
@@ -44,7 +47,7 @@ ID_COLUMNS = {
     "personas": "persona_id", "conversations": "conversation_id", "documents": "document_id",
     "probes": "probe_id", "reviews": "review_id", "duplicates": "item_id",
 }  # fmt: skip
-CLI = [str(Path(sys.executable).with_name("personafoundry"))]  # the console script
+CLI = [sys.executable, "-c", "from personafoundry.cli import main; main()"]
 
 
 def endpoint(base_url: str, **extra: Any) -> dict[str, Any]:
@@ -107,8 +110,22 @@ def cli_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
     env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), env.get("PYTHONPATH", "")])
+    # personafoundry.pairing draws tie-breaks in set iteration order, which depends on the
+    # string hash seed: without a fixed seed two processes pair the same personas differently
+    # (see test_flows.test_pairing_is_the_same_in_every_process).
+    env["PYTHONHASHSEED"] = "0"
     env.pop("OPENAI_BASE_URL", None)
     return env
+
+
+def schema_counts(server: LlmServer) -> Counter[str]:
+    """Requests per structured-output schema name (what each stage asked)."""
+    return Counter(schema_of(r)[0] for r in server.requests)
+
+
+def ledger_tokens(usage: dict[str, dict[str, Any]]) -> int:
+    """Tokens paid, from a pipeline summary's `usage` (role/model -> ledger row)."""
+    return sum(r["prompt_tokens"] + r["completion_tokens"] for r in usage.values())
 
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -126,6 +143,29 @@ class CleanRun:
 
 
 _CLEAN: dict[str, CleanRun] = {}
+
+
+def clean_cli_run(tmp_root: Path) -> CleanRun:
+    """The uninterrupted SMALL run as a `personafoundry run` child process, once per session.
+
+    The reference for runs that are themselves child processes (same hash seed).
+    """
+    if "cli" not in _CLEAN:
+        server = LlmServer(models=[MODEL], responder=Plausible(reject_rate=REJECT_RATE)).start()
+        data = small_config(tmp_root / "outputs", server.base_url)
+        cfg = build_config(data, "pipeline_runs")
+        done = run_cli("run", "--config", str(write_toml(data, tmp_root / "run.toml")))
+        assert done.returncode == 0, done.stderr[-3000:]
+        store = RunStore.open(tmp_root / "outputs", cfg.resolved_run_id())
+        cache = ResponseCache(tmp_root / "outputs" / "cache" / "responses.sqlite")
+        usage = {f"{r['role']}/{r['model']}": r for r in cache.ledger(store.run_id)}
+        cache.close()
+        release = tmp_root / "outputs" / "releases" / "small" / "1.0.0"
+        summary = {"run_id": store.run_id, "release_path": str(release), "usage": usage,
+                   "stats": store.read_json("stats.json")}  # fmt: skip
+        rows = release_rows(release)
+        _CLEAN["cli"] = CleanRun(server, cfg, summary, rows, len(server.requests))
+    return _CLEAN["cli"]
 
 
 def clean_run(tmp_root: Path) -> CleanRun:

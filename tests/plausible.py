@@ -12,8 +12,8 @@ Decisions:
   shard order sends the same requests and gets the same replies (cache keys line up).
 - Variety on purpose: facts, small talk and document text come from pools with per-item
   fillers, so the MinHash dedup stage does not see templated near-duplicates.
-- Prompts are parsed from the first user message (re-asks after an invalid reply append
-  messages; the prompt stays first), with regexes tolerant of missing parts.
+- Prompts are parsed from the last user message that is not a gateway re-ask (few-shot
+  exchanges come before it), with regexes tolerant of missing parts.
 - `reject_rate`: that share of items (by a hash of the item) fails a deterministic critic
   on its first draft and is fixed once the critics' feedback arrives (revision path);
   `drop_rate`: that share fails every round (rejected items, `dropped` rows).
@@ -116,11 +116,16 @@ def schema_of(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def prompt_of(payload: dict[str, Any]) -> tuple[str, str]:
-    """(system text, first user message): re-asks append messages, the prompt stays first."""
+    """(system text, the prompt): the last user message that is not the gateway's re-ask.
+
+    Few-shot exchanges may come before the prompt and re-asks after an invalid reply
+    (`Your reply was invalid: ...`) after it; revisions append to the prompt itself.
+    """
     msgs = [m for m in payload.get("messages") or [] if isinstance(m, dict)]
     system = next((str(m.get("content") or "") for m in msgs if m.get("role") == "system"), "")
-    user = next((str(m.get("content") or "") for m in msgs if m.get("role") == "user"), "")
-    return system, user
+    users = [str(m.get("content") or "") for m in msgs if m.get("role") == "user"]
+    prompts = [u for u in users if not u.startswith("Your reply was invalid")]
+    return system, (prompts or users or [""])[-1]
 
 
 def grab(pattern: str, text: str, default: str = "") -> str:

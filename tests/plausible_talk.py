@@ -38,7 +38,9 @@ def compose(label: str, partner: str, facts: list[str], index: int, mine: int, l
         parts.pop(0 if len(parts) == 3 else -1)
         text = " ".join(parts)
     text = text[:MAX_CHARS]
-    return f"{label}: {text}" if failing else text
+    if failing:  # an unfilled slot: the placeholders expert rejects it, naming the turn
+        text = f"{text[: MAX_CHARS - 30]} Say hi to [name] for me."
+    return text
 
 
 def _facts(text: str) -> list[str]:
@@ -57,7 +59,7 @@ def turn_reply(system: str, user: str, owner: Any) -> dict[str, Any]:
     )
     history = user.split("Conversation so far:\n", 1)[-1].split("\n\nWrite ", 1)[0]
     lines = [ln for ln in history.splitlines() if ln.strip() and not ln.startswith("(nothing")]
-    index, mine = len(lines), sum(ln.startswith("You: ") for ln in lines)
+    index, mine = len(lines), sum(ln.startswith(("You said", "You:")) for ln in lines)
     key = (scenario, *sorted([label, partner]))
     revised = "An earlier draft was rejected" in user
     failing = index == 0 and owner.failing(revised, "talk", *key)

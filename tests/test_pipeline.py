@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pipeline_runs import ID_COLUMNS, CleanRun, clean_run
+from pipeline_runs import ID_COLUMNS, MODEL, CleanRun, clean_run
 
 from flows.pipeline import pipeline_flow
 from personafoundry.config import build_config
@@ -60,8 +60,10 @@ def test_reviews_hold_accepted_and_rejected_rounds_of_every_kind(clean: CleanRun
 
 
 def test_usage_is_recorded_and_the_server_saw_no_repeated_request(clean: CleanRun) -> None:
-    assert clean.summary["usage"] and all(row["requests"] > 0 for row in clean.summary["usage"])
-    assert sum(row["requests"] for row in clean.summary["usage"]) == clean.requests
+    usage = clean.summary["usage"]
+    assert set(usage) == {f"generator/{MODEL}", f"critic/{MODEL}"}
+    assert all(row["requests"] > 0 for row in usage.values())
+    assert sum(row["requests"] for row in usage.values()) == clean.requests
     assert clean.server.count_duplicates() == 0
 
 
