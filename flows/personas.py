@@ -17,7 +17,6 @@ from personafoundry.endpoints import open_endpoints
 from personafoundry.enrich import enrich_personas
 from personafoundry.seeds import load_seed_personas
 from personafoundry.summary import stage_markdown
-from personafoundry.traits import assign_traits
 
 
 def skeletons(cfg: RunConfig) -> pa.Table:
@@ -25,7 +24,7 @@ def skeletons(cfg: RunConfig) -> pa.Table:
     if cfg.personas.seed_files:
         paths = [Path(p) for p in cfg.personas.seed_files]
         tables.append(load_seed_personas(paths, rng_seed=cfg.seed).table)
-    return assign_traits(pa.concat_tables(tables, promote_options="permissive"), rng_seed=cfg.seed)
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
 @flow(name="personafoundry-personas")

@@ -21,7 +21,6 @@ from personafoundry.endpoints import open_endpoints
 from personafoundry.enrich import enrich_personas
 from personafoundry.pairing import pair_personas
 from personafoundry.runner import LlmContext, run_llm
-from personafoundry.traits import assign_traits
 from personafoundry.usage import merge_usage, price_of
 
 PREVIEW_PERSONAS = 2
@@ -54,7 +53,6 @@ def preview(cfg: RunConfig, ctx: LlmContext) -> dict[str, tuple[int, dict]]:
     """Run one tiny batch per LLM stage; returns items attempted and usage per stage."""
     seed = cfg.seed
     skel = sample_personas(PREVIEW_PERSONAS, cfg.personas, rng_seed=seed).table
-    skel = assign_traits(skel, rng_seed=seed)
     enriched, u_personas = run_llm(
         ctx, lambda llm: enrich_personas(skel, cfg.personas, llm, rng_seed=seed)
     )
