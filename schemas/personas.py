@@ -20,6 +20,9 @@ FACT = pa.struct(
         pa.field("fact_id", pa.string()),
         pa.field("category", pa.string()),
         pa.field("statement", pa.string()),
+        # Years a fact held, when it changed (e.g. a former job); null = still true.
+        pa.field("valid_from", pa.int16()),
+        pa.field("valid_to", pa.int16()),
     ]
 )
 

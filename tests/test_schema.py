@@ -38,7 +38,8 @@ def test_contract_types_match_the_agreed_table_contracts() -> None:
     assert personas.field("age").type == pa.int16()
     assert personas.field("household_income").type == pa.int64()
     assert personas.field("traits").type.field("openness").type == pa.float32()
-    assert personas.field("facts").type.value_type.names == ["fact_id", "category", "statement"]
+    facts = personas.field("facts").type.value_type.names
+    assert facts == ["fact_id", "category", "statement", "valid_from", "valid_to"]
     documents = TABLES["documents"].arrow_schema()
     assert documents.field("timestamp").type == pa.timestamp("s", tz="UTC")
     critic = TABLES["conversations"].arrow_schema().field("critic_scores").type.value_type
