@@ -176,7 +176,8 @@ def _match(
                 free = rng.sample(free, MAX_CANDIDATES)
             edges |= {tuple(sorted((pid, q))) for q in free if allowed(pid, q)}
         # greedy matching: best-scored edges first, each persona once per strict round
-        for a, b in sorted(edges, key=lambda e: key(*e), reverse=True):
+        # sorted(edges) first: key() draws tie-breaks from rng, and set order varies by process
+        for a, b in sorted(sorted(edges), key=lambda e: key(*e), reverse=True):
             if need[a] and need[b] and not (strict and busy & {a, b}) and allowed(a, b):
                 pairs.append((a, b, key(a, b)[0]))
                 met[frozenset((a, b))] += 1

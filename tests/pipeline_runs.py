@@ -110,10 +110,6 @@ def cli_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
     env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), env.get("PYTHONPATH", "")])
-    # personafoundry.pairing draws tie-breaks in set iteration order, which depends on the
-    # string hash seed: without a fixed seed two processes pair the same personas differently
-    # (see test_flows.test_pairing_is_the_same_in_every_process).
-    env["PYTHONHASHSEED"] = "0"
     env.pop("OPENAI_BASE_URL", None)
     return env
 

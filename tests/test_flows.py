@@ -134,11 +134,6 @@ def read_deployments() -> dict:
     return asyncio.run(go())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="personafoundry.pairing draws tie-breaks in set order "
-    "(string hash seed): the same personas pair differently in another process",
-)
 def test_pairing_is_the_same_in_every_process(clean: CleanRun, tmp_path: Path) -> None:
     script = (
         "import sys, json; from personafoundry.checkpoint import RunStore; "
