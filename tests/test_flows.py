@@ -102,7 +102,7 @@ def test_nightly_run_is_dated_seed_run_id_and_version() -> None:
 
 
 def test_prefect_yaml_deploys_to_a_prefect_server(prefect_harness) -> None:
-    env = {**cli_env(), "PERSONAFOUNDRY_HOME": str(PROJECT_ROOT)}
+    env = {**cli_env(), "PERSONAFOUNDRY_CHECKOUT": str(PROJECT_ROOT)}
     pool = subprocess.run([*PREFECT, "work-pool", "create", "personafoundry", "--type", "process"],
                           env=env, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert pool.returncode == 0, pool.stdout + pool.stderr
