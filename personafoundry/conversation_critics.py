@@ -72,6 +72,12 @@ PII = {
     "a street address": r"\b\d{2,5}\s+[A-Z][a-z]+(?:\s[A-Z][a-z]+)?\s+"
     r"(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd)\b",
 }
+# phrases of our own prompts and critic feedback that the embedded model pasted into turns
+PROMPT_ECHO = re.compile(
+    r"things \w+ can mention|reveals \d+ of their facts|work in e\.g\.|stay in character|"
+    r"reply with json|an earlier draft|^\W*\w+ said:|about you \(",
+    re.IGNORECASE | re.MULTILINE,
+)
 WORD = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9'’]*")
 SUFFIXES = ("ing", "ers", "er", "ed", "es", "s", "e", "ly")
 
@@ -287,6 +293,8 @@ def check_leakage(draft: Draft, d: Dialogue) -> list[str]:
             problems.append(f"{where} is formatted as a list or profile: write natural speech")
         if re.search(r"\b[AB]\d\b|\bfact(?:_id| id| [AB]?\d)\b|\bper_[0-9a-f]{4}", text):
             problems.append(f"{where} mentions fact ids from the instructions")
+        if PROMPT_ECHO.search(text):
+            problems.append(f"{where} repeats the instructions: write only what the person says")
     return problems
 
 

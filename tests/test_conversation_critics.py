@@ -127,6 +127,17 @@ CASES = [
     ),
     ("leakage", with_turn(2, "Name: Maria, Job: nurse, Hobby: gardening."), "list or profile"),
     ("leakage", with_turn(2, "As fact A2 says, I like my garden."), "fact ids"),
+    (
+        "leakage",
+        with_turn(2, "Things Maria can mention: I work nights."),
+        "repeats the instructions",
+    ),
+    (
+        "leakage",
+        with_turn(2, "Maria reveals 0 of their facts (need 1)."),
+        "repeats the instructions",
+    ),
+    ("leakage", with_turn(2, "John said: 'engine noise again?'"), "repeats the instructions"),
     ("length", [(M, "Hi."), (J, "Hello."), (M, "Nice day."), (J, "Yes.")], "too short"),
     ("length", with_turn(5, "I would love some and then we could"), "cut off"),
     ("length", with_turn(2, "Okay"), "single word"),

@@ -124,7 +124,8 @@ class Talk:
 def run(
     cfg: RunConfig, tmp_path: Path, pairs: pa.Table | None = None, **over: Any
 ) -> ConverseResult:
-    conv = cfg.converse.model_copy(update={"turns_min": 4, "turns_max": 4, **over})
+    base = {"turns_min": 4, "turns_max": 4, "mode": "turn_by_turn"}
+    conv = cfg.converse.model_copy(update={**base, **over})
     pairs = pairs if pairs is not None else pairs_table()
     personas = personas_table(*PEOPLE)
 
