@@ -9,7 +9,10 @@ from prefect.artifacts import create_markdown_artifact
 
 from personafoundry.checkpoint import RunStore
 from personafoundry.config import RunConfig
+from personafoundry.dedup_index import INDEX_FILE
 from personafoundry.release import cut_release
+from personafoundry.schema import empty_table
+from schemas import TABLES
 from personafoundry.validate import validate_tables
 
 STAGE_TABLES = {
@@ -37,7 +40,17 @@ def run_tables(store: RunStore) -> dict:
     dups = [t for s in DUPLICATE_STAGES if (t := store.read_part(s, "dropped")) is not None]
     if dups:
         tables["duplicates"] = pa.concat_tables(dups, promote_options="permissive")
+    # A stage that accepted nothing still ships its (empty) table: every release has the
+    # same views, so researchers' queries run on it and say 0 instead of failing.
+    for name, schema in TABLES.items():
+        tables.setdefault(name, empty_table(schema))
     return tables
+
+
+def index_files(store: RunStore) -> dict[str, bytes]:
+    """The run's dedup index, shipped with the release so the next version dedups against it."""
+    path = store.root / INDEX_FILE
+    return {INDEX_FILE: path.read_bytes()} if path.exists() else {}
 
 
 @flow(name="personafoundry-validate")
@@ -63,6 +76,7 @@ def release_flow(cfg: RunConfig, run_info: dict | None = None) -> str:
         version=cfg.release.version,
         config=cfg.model_dump(mode="json", by_alias=True),
         run_info={"run_id": store.run_id, "config_sha256": cfg.config_hash(), **(run_info or {})},
+        extra_files=index_files(store),
     )
     create_markdown_artifact(
         key="release-summary",

@@ -96,17 +96,22 @@ def run(
 
 
 def _print_summary(summary: dict, query: str | None) -> None:
+    """Plain stdout (no rich wrapping), so paths and tables survive pipes and logs."""
     from personafoundry.release import query_release
 
-    out = Console()
-    out.print(f"[bold]run[/] {summary['run_id']}  release: [green]{summary['release_path']}[/]")
-    for role, usage in summary.get("usage", {}).items():
-        out.print(f"  tokens {role}: {usage}")
+    typer.echo(f"run {summary['run_id']}")
+    typer.echo(f"release {summary['release_path']}")
+    for key, usage in summary.get("usage", {}).items():
+        typer.echo(
+            f"tokens {key}: {usage.get('requests', 0)} requests, "
+            f"{usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} "
+            f"completion, {usage.get('cache_hits', 0)} cache hits"
+        )
     sql = query or summary.get("demo_query")
     if sql:
-        out.print(f"[bold]DuckDB[/] {sql}")
+        typer.echo(f"DuckDB> {sql}")
         table = query_release(Path(summary["release_path"]), sql)
-        out.print(table.to_pandas().to_string(index=False))
+        typer.echo(table.to_pandas().to_string(index=False) if table.num_rows else "(0 rows)")
 
 
 @app.command()

@@ -133,3 +133,21 @@ def compatible_index(index: DedupIndex, cfg: DedupConfig) -> DedupIndex:
         5, pa.field("band_keys", pa.list_(pa.uint64(), int(want["bands"]))), fixed_list(keys)
     )
     return DedupIndex(want, entries)
+
+
+def prior_index(run_dir: Path, releases_root: Path, name: str, cfg: DedupConfig) -> DedupIndex | None:
+    """The index a run's next dedup call starts from, or None for a first release.
+
+    The run's own index (written by an earlier dedup call of this run) wins; otherwise the
+    index of the newest published version of release `name`, which is cumulative over all
+    earlier versions, so cross-release dedup never recomputes old signatures.
+    """
+    from personafoundry.catalog import existing_versions
+
+    if (run_dir / INDEX_FILE).exists():
+        return compatible_index(load_index(run_dir), cfg)
+    for version in reversed(existing_versions(releases_root, name)):
+        folder = releases_root / name / version
+        if (folder / INDEX_FILE).exists():
+            return compatible_index(load_index(folder), cfg)
+    return None

@@ -76,3 +76,8 @@ def test_rerun_of_the_same_config_pays_for_nothing(clean: CleanRun) -> None:
     assert summary["run_id"] != clean.summary["run_id"]
     rerun = Path(summary["release_path"])
     assert count(rerun, "SELECT count(*) FROM documents") == len(clean.rows["documents"])
+    # Version 1.0.1 was deduplicated against 1.0.0's shipped index: the same items are
+    # carried over (not removed as duplicates of themselves) and the index grows with it.
+    first = Path(clean.summary["release_path"])
+    assert (first / "dedup_index.parquet").exists() and (rerun / "dedup_index.parquet").exists()
+    assert count(rerun, "SELECT count(*) FROM personas") == len(clean.rows["personas"])
