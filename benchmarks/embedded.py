@@ -18,14 +18,13 @@ Method:
   compilation and, for the server, HTTP included). `*_decode_tok_s` exclude the prompt:
   llama.cpp's own per-token eval counters (the server prints them to its log per request;
   the direct side reads `llama_perf_context`). One warm-up request per side is not timed.
-- Measured here (2 cores shared with other jobs, load average 7-10, `--n-threads 1`, 4 prompts,
-  128 tokens): plain 13.9 vs 12.7 tok/s (ratio 1.10), JSON 7.4 vs 7.7 tok/s (ratio 0.96);
-  identical replies on both paths. The server costs nothing measurable; run-to-run noise
-  on a loaded box is about +-15%. Under that load `--n-threads 2` collapsed to about
-  1 tok/s on both paths (threads spin at barriers when the cores are oversubscribed),
-  while 1 thread gave about 6 tok/s in isolation; on an idle box 2 threads are faster.
-- `gateway_side` is the one function that talks to the server; it will move onto the
-  project's gateway (`personafoundry.llm`) without changing the rest.
+- The served side goes through the project's gateway (`LlmClient`, llama.cpp dialect, a
+  fresh empty response cache per request), as the issue asks.
+- Measured on the idle 2-core machine (`--prompts 3 --max-tokens 128`, 2 threads): plain
+  43.1 vs 43.9 tok/s (ratio 0.98), JSON grammar 22.7 vs 22.8 tok/s (ratio 1.00), identical
+  replies on both paths. The grammar halves decode speed, so it is used only where a
+  structured reply is parsed. Under CPU contention 2 threads collapse to about 1 tok/s on
+  both paths (threads spin at barriers when the cores are oversubscribed).
 """
 
 from __future__ import annotations
@@ -40,11 +39,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import openai
+import tempfile
+
+from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from personafoundry.config import EmbeddedConfig
+from personafoundry.cache import ResponseCache
+from personafoundry.config import EmbeddedConfig, LlmEndpoint
+from personafoundry.endpoints import resolve_embedded
+from personafoundry.llm import LlmClient, inline_refs
 from personafoundry.embedded import EmbeddedServer, install_model, resolve_threads
 
 SEED = 42
@@ -60,17 +64,17 @@ PROMPTS = [
     "Describe a bus driver in Chicago who is studying to become an electrician.",
     "Describe a single mother in Arizona who runs a small bakery.",
 ]
-SCHEMA = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string"},
-        "age": {"type": "integer"},
-        "occupation": {"type": "string"},
-        "hobbies": {"type": "array", "items": {"type": "string"}},
-        "biography": {"type": "string"},
-    },
-    "required": ["name", "age", "occupation", "hobbies", "biography"],
-}
+class Profile(BaseModel):
+    """The structured reply both sides are constrained to."""
+
+    name: str
+    age: int
+    occupation: str
+    hobbies: list[str]
+    biography: str
+
+
+SCHEMA = inline_refs(Profile.model_json_schema())  # what the gateway sends, used by both sides
 EVAL_LINE = re.compile(r"^\S*\s+eval time =\s+([\d.]+) ms /\s+(\d+) runs", re.MULTILINE)
 
 
@@ -95,26 +99,36 @@ def response_format(schema: dict | None) -> dict[str, Any] | None:
 
 
 async def gateway_side(
-    client: openai.AsyncOpenAI, model: str, prompt: str, schema: dict | None, max_tokens: int
+    server: EmbeddedServer, prompt: str, schema: dict | None, max_tokens: int
 ) -> tuple[int, float, str]:
-    """One chat completion through the OpenAI-compatible server: (tokens, wall_s, text)."""
-    extra = {"response_format": response_format(schema)} if schema else {}
-    start = time.perf_counter()
-    reply = await client.chat.completions.create(
-        model=model, messages=messages_for(prompt, schema), max_tokens=max_tokens,
-        temperature=TEMPERATURE, seed=SEED, **extra,
-    )  # fmt: skip
-    wall = time.perf_counter() - start
-    return reply.usage.completion_tokens, wall, reply.choices[0].message.content or ""
+    """One request through the project's gateway (`LlmClient`): (tokens, wall_s, text).
+
+    A fresh empty response cache per request, so nothing is served from it.
+    """
+    settings = LlmEndpoint(base_url=server.base_url, reply_retries=0, max_retries=0)
+    endpoint = resolve_embedded("generator", settings, server.base_url, server.model)
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = ResponseCache(Path(tmp) / "cache.sqlite")
+        async with LlmClient({"generator": endpoint}, cache, run_id="bench") as llm:
+            start = time.perf_counter()
+            call = dict(seed=SEED, temperature=TEMPERATURE, max_tokens=max_tokens)
+            messages = messages_for(prompt, schema)
+            if schema is None:
+                result = await llm.complete_text("generator", messages, **call)
+            else:
+                result = await llm.complete_json("generator", messages, Profile, **call)
+            wall = time.perf_counter() - start
+            tokens = llm.usage.totals()["completion_tokens"]
+        cache.close()
+    return int(tokens), wall, result.content or ""
 
 
 async def timed_gateway(
-    client: openai.AsyncOpenAI, server: EmbeddedServer, prompt: str, schema: dict | None,
-    max_tokens: int,
-) -> Sample:  # fmt: skip
+    server: EmbeddedServer, prompt: str, schema: dict | None, max_tokens: int
+) -> Sample:
     """`gateway_side` plus the eval counters the server logged for that request."""
     offset = server.log_path.stat().st_size
-    tokens, wall, text = await gateway_side(client, server.model, prompt, schema, max_tokens)
+    tokens, wall, text = await gateway_side(server, prompt, schema, max_tokens)
     with server.log_path.open("rb") as fh:
         fh.seek(offset)
         found = EVAL_LINE.findall(fh.read().decode("utf-8", "replace"))
@@ -185,18 +199,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )  # fmt: skip
     result: dict[str, Any] = {}
     with EmbeddedServer(cfg) as server:
-        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
-        await timed_gateway(client, server, prompts[0], None, 8)  # warm-up, not timed
+        await timed_gateway(server, prompts[0], None, 8)  # warm-up, not timed
         direct_side(llm, prompts[0], None, 8)
         for mode, schema in (("plain", None), ("json", SCHEMA)):
             gateway, direct = [], []
             for _ in range(args.rounds):
                 for prompt in prompts:  # alternate, never overlap
-                    gateway.append(await timed_gateway(client, server, prompt, schema, args.max_tokens))  # fmt: skip
+                    gateway.append(await timed_gateway(server, prompt, schema, args.max_tokens))  # fmt: skip
                     direct.append(direct_side(llm, prompt, schema, args.max_tokens))
                     progress(mode, gateway[-1], direct[-1])
             result[mode] = summarize(gateway, direct)
-        await client.close()
     plain = result["plain"]
     return {
         **result, "gateway_tok_s": plain["gateway_tok_s"], "direct_tok_s": plain["direct_tok_s"],
