@@ -34,12 +34,11 @@ import asyncio
 import json
 import re
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import tempfile
 
 from pydantic import BaseModel
 
@@ -47,9 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from personafoundry.cache import ResponseCache
 from personafoundry.config import EmbeddedConfig, LlmEndpoint
+from personafoundry.embedded import EmbeddedServer, install_model, resolve_threads
 from personafoundry.endpoints import resolve_embedded
 from personafoundry.llm import LlmClient, inline_refs
-from personafoundry.embedded import EmbeddedServer, install_model, resolve_threads
 
 SEED = 42
 TEMPERATURE = 0.0
@@ -111,7 +110,7 @@ async def gateway_side(
         cache = ResponseCache(Path(tmp) / "cache.sqlite")
         async with LlmClient({"generator": endpoint}, cache, run_id="bench") as llm:
             start = time.perf_counter()
-            call = dict(seed=SEED, temperature=TEMPERATURE, max_tokens=max_tokens)
+            call = {"seed": SEED, "temperature": TEMPERATURE, "max_tokens": max_tokens}
             messages = messages_for(prompt, schema)
             if schema is None:
                 result = await llm.complete_text("generator", messages, **call)
