@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 
@@ -24,8 +25,9 @@ def test_help_explains_every_subcommand(args):
 
 def test_top_level_help_lists_subcommands():
     out = run_cli("--help").stdout
-    for name in ("run", "model", "doctor", "release"):
-        assert name in out
+    panel = out[out.index("Commands"):]  # the command rows, not the description text
+    listed = re.findall(r"^\W*(\w+)\s{2,}\S", panel, re.M)
+    assert {"run", "model", "doctor", "release", "query", "shell"} <= set(listed), listed
 
 
 def test_config_error_is_one_red_line_and_exit_2(tmp_path):
