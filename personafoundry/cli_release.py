@@ -70,9 +70,9 @@ def cut_command(
     ] = None,
 ) -> None:
     """Validate a finished run's tables and publish them as NAME/VERSION (never overwrites)."""
-    from flows.release import run_tables
+    from flows.release import index_files, run_tables
     from personafoundry.checkpoint import RunStore
-    from personafoundry.config import build_config, parse_override
+    from personafoundry.config import apply_override, build_config, parse_override
     from personafoundry.release import cut_release
 
     run_dir = _run_dir(run, "outputs")
@@ -80,15 +80,11 @@ def cut_command(
     recorded = store.read_json("config.json") or {}
     data: dict[str, Any] = json.loads(json.dumps(recorded.get("config", {})))
     for text in set_ or []:
-        keys, value = parse_override(text)
-        node = data
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-        node[keys[-1]] = value
+        apply_override(data, *parse_override(text))
     cfg = build_config(data, f"{run_dir}/config.json")
-    tables = run_tables(store)
-    if not tables:
+    if store.read_latest("personas_dedup", "personas") is None:
         raise PersonaFoundryError(f"run folder {run_dir} has no finished tables; run it first.")
+    tables = run_tables(store)
     run_info = {"run_id": store.run_id, "config_sha256": cfg.config_hash()}
     run_info.update(store.read_json("run_info.json") or {})
     result = cut_release(
@@ -98,6 +94,7 @@ def cut_command(
         version=version,
         config=cfg.model_dump(mode="json", by_alias=True),
         run_info=run_info,
+        extra_files=index_files(store),
     )
     out.print(f"[green]released[/] {name} {version} at {result.path}")
     out.print(", ".join(f"{k}={v}" for k, v in result.stats.items()))

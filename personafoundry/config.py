@@ -261,7 +261,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
-def _apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
+def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
     node = data
     for part in path[:-1]:
         node = node.setdefault(part, {})
@@ -318,7 +318,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{path}: not valid TOML ({err}); fix the syntax.") from None
     for text in overrides or []:
-        _apply_override(data, *parse_override(text))
+        apply_override(data, *parse_override(text))
     if overrides:
         source += " + --set"
     _fill_from_env(data)
