@@ -60,3 +60,11 @@ def test_entry_point_sets_our_logger_to_info():
     import os
 
     assert "personafoundry" in os.environ["PREFECT_LOGGING_EXTRA_LOGGERS"]
+
+
+def test_release_cut_refuses_a_run_without_tables(tmp_path):
+    run = tmp_path / "runs" / "run-empty"
+    run.mkdir(parents=True)
+    result = run_cli("release", "cut", "--name", "x", "--version", "1.0.0", "--from", str(run))
+    assert result.returncode == 2 and "has no finished tables" in result.stderr
+    assert not (tmp_path / "releases").exists()
