@@ -8,6 +8,8 @@ Decisions:
   so the card needs no YAML library and round-trips exactly.
 - Column tables come from `schemas/` (`column_table_markdown`), never from the data,
   so the card documents the contract the data was validated against.
+- The dataset report's plots are linked with relative paths (`report/<plot>.png`), which
+  the hub and any Markdown viewer resolve inside the release folder.
 """
 
 from __future__ import annotations
@@ -150,6 +152,24 @@ def _critic_section(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _report_section(manifest: dict[str, Any]) -> str:
+    report = manifest.get("report")
+    if not report:
+        return "No dataset report in this release."
+    spec = f"{manifest['name']}@{manifest['version']}"
+    lines = [
+        (
+            "Population vs census, critic acceptance, diversity, faithfulness, skew, dedup and "
+            f"cost: every figure in `{report['json']}`, everything on one page that opens "
+            f"offline in `{report['html']}` (`personafoundry report {spec} --open` regenerates "
+            "it outside this immutable folder)."
+        ),
+        "",
+    ]
+    lines += [f"![{p['title']}]({p['file']})\n" for p in report.get("plots", [])]
+    return "\n".join(lines).rstrip()
+
+
 def _provenance(manifest: dict[str, Any]) -> str:
     run = json.dumps(manifest.get("run") or {}, indent=1, sort_keys=True, default=str)
     return (
@@ -202,6 +222,10 @@ foreign keys). Details: `validation/summary.md`, `validation/results.json`.
 ## Critic
 
 {_critic_section(manifest.get("metrics") or {})}
+
+## Report
+
+{_report_section(manifest)}
 
 ## Provenance
 

@@ -6,6 +6,7 @@ Layout of `<root>/<name>/<version>/`:
     validation/summary.md    the same, readable
     views.sql                `CREATE VIEW` per table with paths relative to the release
     README.md                dataset card with Hugging Face YAML front matter
+    report.json, report.html the dataset report (`personafoundry.report`), report/*.png plots
     manifest.json            rows, SHA-256 of every other file, schema version, config, run
     SHA256SUMS               `sha256sum -c` compatible, manifest included
 
@@ -20,6 +21,9 @@ Decisions:
 - Secrets never enter a manifest: keys that look like credentials are redacted and
   credentials embedded in URLs are stripped (`sanitize`).
 - The parent version defaults to the highest existing version below the new one.
+- The dataset report is computed from the temp folder's own Parquet files after the
+  tables and validation results are written, and before the card (which links its
+  plots), the manifest and the rename, so it is checksummed like every other file.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from personafoundry.catalog import (
 )
 from personafoundry.config import PersonasConfig, ReleaseConfig, ValidateConfig
 from personafoundry.errors import PersonaFoundryError, ReleaseExistsError
+from personafoundry.report import REPORT_DIR, REPORT_HTML, REPORT_JSON, write_report
 from personafoundry.validate import Calibrate, ValidationReport, validate_tables
 from schemas import SCHEMA_VERSION, TABLES
 
@@ -145,6 +150,7 @@ def _write_text(path: Path, text: str | bytes) -> None:
 def _safe_relpath(rel: str) -> Path:
     p = Path(rel)
     reserved = {MANIFEST, SUMS, "README.md", "views.sql", "data", "validation"}
+    reserved |= {REPORT_DIR, REPORT_HTML, REPORT_JSON}
     if p.is_absolute() or ".." in p.parts or not p.parts or p.parts[0] in reserved:
         raise PersonaFoundryError(
             f"extra release file {rel!r} must be a relative path outside {sorted(reserved)}."
@@ -203,6 +209,7 @@ def cut_release(
     parent = rcfg.parent_version or (earlier[-1] if earlier else None)
     tmp = root / name / f".tmp-{version}-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir(parents=True)
+    timing: dict[str, int] = {}
     try:
         manifest = _write_release(
             tmp,
@@ -214,6 +221,7 @@ def cut_release(
             run_info,
             extra_files or {},
             rcfg.row_group_bytes,
+            timing,
         )
         _publish(tmp, final, name, version)
     finally:
@@ -224,6 +232,7 @@ def cut_release(
     timing = {
         "validate_ms": round((validated - started) * 1000),
         "write_ms": round((time.perf_counter() - validated) * 1000),
+        **timing,
     }
     return ReleaseResult(
         final, manifest, report, {"files": len(manifest["files"]), **rows, **timing}
@@ -250,6 +259,7 @@ def _write_release(
     run_info: dict[str, Any],
     extra_files: dict[str, bytes | str],
     row_group_bytes: int,
+    timing: dict[str, int],
 ) -> dict[str, Any]:
     names = [t for t in TABLES if t in report.tables]
     (tmp / "data").mkdir()
@@ -266,6 +276,12 @@ def _write_release(
     for rel, content in extra_files.items():
         _write_text(tmp / _safe_relpath(rel), content)
     clean_config = sanitize(config)
+    census = {k: v for k, v in report.census.items() if k != "report"}
+    context = {"name": name, "version": version, "config": clean_config,
+               "run": sanitize(run_info), "census": census}  # fmt: skip
+    started = time.perf_counter()
+    dataset_report = write_report(tmp, context)
+    timing["report_ms"] = round((time.perf_counter() - started) * 1000)
     manifest: dict[str, Any] = {
         "name": name,
         "version": version,
@@ -287,8 +303,9 @@ def _write_release(
         ).hexdigest(),
         "run": sanitize(run_info),
         "validation": {"passed": report.passed, **report.stats},
-        "census": {k: v for k, v in report.census.items() if k != "report"},
+        "census": census,
         "metrics": release_metrics(report.tables, report.census),
+        "report": {k: dataset_report[k] for k in ("html", "json", "plots")},
     }
     _write_text(tmp / "README.md", render_card(manifest))
     files = sorted(p for p in tmp.rglob("*") if p.is_file())
