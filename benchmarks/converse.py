@@ -11,7 +11,7 @@ rejected conversation (with its failed experts) as JSON lines for reading.
 
 Method:
 - Six hand-written personas (first-person facts, as the enrichment stage writes them)
-  are paired at random (`per_persona=1`, seeded), so each mode sees the same pairs,
+  are paired at random (seeded; each persona in enough pairs for `--pairs`), so each mode sees the same pairs,
   scenarios, turn counts and facts to reveal. `--pairs` caps how many pairs run.
 - A fresh response cache per mode (in a temporary folder): every figure is paid tokens.
 - The embedded llama.cpp server is started once and shared by both modes; conversations
@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -143,6 +144,7 @@ def main() -> None:
         {"llm": {"generator": slow, "critic": {**slow, "temperature": 0.0, "max_tokens": 300}}}
     )
     out: dict[str, Any] = {"model": "embedded", "pairs": args.pairs, "judges": args.judges}
+    out["load_average_start"] = [round(x, 2) for x in os.getloadavg()]
     rows: list[dict[str, Any]] = []
     with EmbeddedServer(cfg.embedded) as server, tempfile.TemporaryDirectory() as tmp:
         endpoints = {
@@ -158,11 +160,16 @@ def main() -> None:
                 update={"mode": mode, "judges": args.judges, "max_rounds": args.max_rounds,
                         "exemplars_shown": args.exemplars, "turns_min": args.turns, "turns_max": args.turns}
             )  # fmt: skip
-            full = pair_personas(personas_table(), conv, rng_seed=SEED).table
+            # enough appearances per persona for `--pairs` conversations
+            per = max(1, -(-2 * args.pairs // len(PEOPLE)))
+            full = pair_personas(
+                personas_table(), conv.model_copy(update={"per_persona": per}), rng_seed=SEED
+            ).table
             conv_pairs = full.slice(0, args.pairs)
             stats, dump = asyncio.run(run_mode_pairs(endpoints, cfg, conv, Path(tmp), conv_pairs))
             out[mode] = stats
             rows += dump
+    out["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     if args.dump:
         args.dump.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows), "utf-8")
     print(json.dumps(out, indent=2, sort_keys=True))

@@ -17,8 +17,10 @@ Decisions:
   speaker's turns. A 0.5B model cannot reliably report which facts it used.
 - "Partner's fact as one's own" is only flagged when it is detectable: a first-person
   sentence without "you" that carries most of the stems distinctive to a partner's fact.
-- Language is checked for English only (function-word ratios and non-Latin script);
-  other languages pass with a note.
+- Language is checked per sentence against `cfg.language` with function-word lists of six
+  languages (en, es, fr, de, it, pt; English homographs left out of the others), plus a
+  non-Latin-script share; an expected language without a list is not checked. Words are
+  Unicode letters, so accented words ("très", "está") count.
 - Every problem message names the turn and says what to do: it is the revision request.
 - Leakage: a verbatim fact is flagged when it makes up most of its turn or is long (10+
   words) and copied whole; facts are short first-person sentences, and saying one in
@@ -43,16 +45,40 @@ _STOP_TEXT = (
     "where why which there here all some any more most much many one out up down over now "
     "get got go going like know think want lot im i'm it's that's don't"
 )
-_FOREIGN_TEXT = {
-    "es": "el los las del que por para con una pero muy está estoy gracias hola también "
-    "porque cuando tengo es y mi tu usted qué cómo",
-    "fr": "le les des du une est et pour pas avec je vous nous mais suis très merci "
-    "bonjour c'est qui dans",
-    "de": "der das und ist nicht ein eine ich wir mit auf für von zu auch sehr danke "
-    "hallo bin sind",
+# function words per language (sentence-level language check); English homographs such as
+# "son", "die", "was", "come", "sin" or "a" are left out of the other languages' lists
+_FUNCTION_TEXT = {
+    "en": "the a an and or but of to in on at for with from by about is are was were be been it "
+    "this that i you he she we they my your his her our their me him them not do does did "
+    "have has had will would can could there here what who how when where why which so if "
+    "just very really too also yes no",
+    "es": "el la los las un una unos unas de del y o que en es está están estoy estás soy eres "
+    "muy pero por para con si sé mi mis tu tus su sus yo tú él ella nosotros usted "
+    "ustedes qué cómo cuándo dónde porque cuando también gracias hola sí se le lo nos te "
+    "mucho mucha bueno todo esta este eso esto ya hay tengo tiene voy va vamos fue era al "
+    "ayer siempre nunca verdad",
+    "fr": "le la les un une des du de et ou que qui est sont suis être avec pour pas ne je tu "
+    "il elle nous vous ils elles mon ma mes ton ta tes sa ses leur si l' d' j' c' qu' n' "
+    "s' m' t' très mais dans sur au aux ce cette c'est j'ai merci bonjour salut oui non "
+    "aussi y à bien tout fait ai va vais on beaucoup toujours",
+    "de": "der das den dem des ein eine einen und oder ist sind bin bist nicht mit auf für von "
+    "zu auch sehr danke hallo ich du er sie wir ihr es mein meine dein aber wie wo warum "
+    "wenn dass noch schon hier heute ja nein",
+    "it": "il lo gli un una di del della che è sono sei non con per ma molto anche io lui lei "
+    "noi voi mio mia ciao grazie perché quando sì questo questa",
+    "pt": "os um uma do da dos das que é são está estou não com para por mas muito também eu "
+    "você ele ela nós meu minha obrigado obrigada olá sim como quando porque",
 }
 STOP = frozenset(_STOP_TEXT.split())
-FOREIGN = {lang: frozenset(text.split()) for lang, text in _FOREIGN_TEXT.items()}
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "fr": "French", "de": "German",
+                  "it": "Italian", "pt": "Portuguese"}  # fmt: skip
+_RAW_FUNCTION = {lang: frozenset(text.split()) for lang, text in _FUNCTION_TEXT.items()}
+_FOREIGN_RAW = frozenset().union(*(v for k, v in _RAW_FUNCTION.items() if k != "en"))
+# a word of English and of another language ("a", "no", "on") is evidence for neither
+FUNCTION_WORDS = {
+    lang: fw - _FOREIGN_RAW if lang == "en" else fw - _RAW_FUNCTION["en"] - STOP
+    for lang, fw in _RAW_FUNCTION.items()
+}
 PLACEHOLDERS = [
     r"\[[^\]\n]{1,40}\]", r"\{[^}\n]{1,40}\}", r"<[^>\n]{1,40}>", r"_{3,}", r"\bX{3,}\b",
     r"\b(?:user|speaker|persona|person)\s*(?:[12]|[ab]\b)", r"lorem ipsum",
@@ -78,7 +104,7 @@ PROMPT_ECHO = re.compile(
     r"reply with json|an earlier draft|^\W*\w+ said:|about you \(",
     re.IGNORECASE | re.MULTILINE,
 )
-WORD = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9'’]*")
+WORD = re.compile(r"[^\W_](?:[^\W_]|['’](?=[^\W_]))*")  # letters of any script, digits
 SUFFIXES = ("ing", "ers", "er", "ed", "es", "s", "e", "ly")
 
 
@@ -244,20 +270,46 @@ def check_repetition(draft: Draft, d: Dialogue) -> list[str]:
     return problems
 
 
+def _elided(token: str) -> list[str]:
+    head, sep, tail = token.partition("'")
+    return [head + sep, tail] if sep and len(head) <= 2 and tail else [token]
+
+
+def sentence_language(sentence: str) -> str | None:
+    """The language whose function words make up most of a sentence (4+ words), if any.
+
+    A language needs at least a fifth of the words; inverted Spanish punctuation counts as
+    Spanish on its own.
+    """
+    # French elision: "l'école" counts as the function word "l'" plus a word
+    toks = [part for t in words(sentence) for part in _elided(t)]
+    if len(toks) >= 2 and ("¿" in sentence or "¡" in sentence):
+        return "es"
+    if len(toks) < 4:
+        return None
+    shares = {lang: sum(t in fw for t in toks) / len(toks) for lang, fw in FUNCTION_WORDS.items()}
+    best = max(shares, key=lambda lang: (shares[lang], lang == "en"))
+    return best if shares[best] >= 0.2 else None
+
+
 def check_language(draft: Draft, d: Dialogue) -> list[str]:
-    if d.cfg.language != "en":
+    """Every sentence in the expected language (`cfg.language`, one of `FUNCTION_WORDS`).
+
+    Checked per sentence, so a turn that switches language half-way is caught; a sentence
+    of 4+ words counts as foreign when another language's function words outnumber the
+    expected one's, and a turn in a non-Latin script when the expected language is Latin.
+    """
+    expected = d.cfg.language
+    if expected not in FUNCTION_WORDS:
         return []
     problems = []
     for i, (pid, text) in enumerate(draft.turns):
         letters = [c for c in text if c.isalpha()]
         foreign_script = sum(1 for c in letters if ord(c) > 0x24F)
-        toks = words(text)
-        en = sum(t in STOP for t in toks) / max(1, len(toks))
-        other = max(sum(t in s for t in toks) / max(1, len(toks)) for s in FOREIGN.values())
-        if (letters and foreign_script / len(letters) > 0.2) or (
-            len(toks) >= 4 and other >= 0.15 and other > en
-        ):
-            problems.append(f"{turn_label(d, i, pid)} is not in English: write English only")
+        found = {sentence_language(s) for s in re.split(r"(?<=[.!?])\s+|\n", text)}
+        if (letters and foreign_script / len(letters) > 0.2) or found - {None, expected}:
+            name = LANGUAGE_NAMES.get(expected, expected)
+            problems.append(f"{turn_label(d, i, pid)} is not in {name}: write {name} only")
     return problems
 
 
@@ -288,7 +340,7 @@ def check_leakage(draft: Draft, d: Dialogue) -> list[str]:
                 break
         if len(facts_in_text(text, d.speaker(pid).facts, names)) >= 3:
             problems.append(f"{where} lists several facts at once like a profile: spread them")
-        dump = len(re.findall(r"(?:^|[,;\n])\s*[A-Z][a-z]+(?: [a-z]+)?:\s", text)) >= 3
+        dump = len(re.findall(r"(?:^|[,;\n.!?])\s*[A-Z][a-z]+(?: [a-z]+)?:\s", text)) >= 3
         if dump or len(re.findall(r"(?m)^\s*(?:[-*•]|\d+[.)])\s", text)) >= 2:
             problems.append(f"{where} is formatted as a list or profile: write natural speech")
         if re.search(r"\b[AB]\d\b|\bfact(?:_id| id| [AB]?\d)\b|\bper_[0-9a-f]{4}", text):
@@ -309,7 +361,7 @@ def check_length(draft: Draft, d: Dialogue) -> list[str]:
     for i, (pid, text) in enumerate(turns):
         stripped = text.rstrip()
         cut = len(stripped) >= TURN_MAX_CHARS - 2 or i == len(turns) - 1
-        if stripped and cut and stripped[-1].isalnum():
+        if stripped and cut and (stripped[-1].isalnum() or stripped[-1] in ",;:-–—("):
             problems.append(f"{turn_label(d, i, pid)} is cut off mid-sentence: finish it")
     return problems
 
@@ -330,13 +382,26 @@ def _claims_partner_fact(sentence: str, own: Speaker, other: Speaker, names: set
     toks = set(words(sentence))
     if not toks & {"i", "i'm", "im", "my", "me", "i've", "i'd"} or toks & {"you", "your"}:
         return False
-    present = content_stems(sentence, names)
-    own_stems = set().union(*(content_stems(f.statement, names) for f in own.facts))
+    present = _claim_stems(sentence, names)
+    own_sets = [_claim_stems(f.statement, names) for f in own.facts]
+    own_stems = set().union(*own_sets)
+    own_best = max((len(f & present) / len(f) for f in own_sets if f), default=0.0)
     for fact in other.facts:
-        distinct = content_stems(fact.statement, names) - own_stems
-        if len(distinct) >= 2 and len(distinct & present) * 10 >= 6 * len(distinct):
+        need = _claim_stems(fact.statement, names)
+        distinct, cover = need - own_stems, len(need & present) / max(1, len(need))
+        hits = len(distinct & present)
+        if len(distinct) >= 2 and hits * 10 >= 6 * len(distinct):
+            return True
+        # a partner fact of the same template as one's own ("I pay $44 ... Verizon" vs
+        # "... Visible"): every distinct word said, and closer to it than to any own fact
+        if distinct and hits == len(distinct) and cover >= 0.8 and cover > own_best:
             return True
     return False
+
+
+def _claim_stems(text: str, names: set[str]) -> set[str]:
+    """Content stems plus every number: "$44" and "2012" tell facts of one template apart."""
+    return content_stems(text, names) | {w for w in words(text) if w.isdigit()}
 
 
 def check_speaker_identity(draft: Draft, d: Dialogue) -> list[str]:

@@ -111,6 +111,14 @@ CASES = [
         with_turn(2, "Je suis infirmière et je travaille la nuit dans un hôpital."),
         "not in English",
     ),
+    ("language", with_turn(2, "No sé si voy a poder ir a la fiesta."), "not in English"),
+    ("language", with_turn(2, "Ma fille commence l'école lundi prochain."), "not in English"),
+    ("language", with_turn(2, "¿Qué tal, John?"), "not in English"),
+    (
+        "language",
+        with_turn(2, "Night shifts again for me. Bueno, tengo que irme, nos vemos pronto."),
+        "not in English",
+    ),
     (
         "leakage",
         with_turn(2, "Maria works night shifts as a nurse at a county hospital."),
@@ -126,6 +134,11 @@ CASES = [
         "several facts",
     ),
     ("leakage", with_turn(2, "Name: Maria, Job: nurse, Hobby: gardening."), "list or profile"),
+    (
+        "leakage",
+        with_turn(2, "Sure. Name: Maria Lopez. Age: 41. Job: nurse."),
+        "list or profile",
+    ),
     ("leakage", with_turn(2, "As fact A2 says, I like my garden."), "fact ids"),
     (
         "leakage",
@@ -141,6 +154,7 @@ CASES = [
     ("length", [(M, "Hi."), (J, "Hello."), (M, "Nice day."), (J, "Yes.")], "too short"),
     ("length", with_turn(5, "I would love some and then we could"), "cut off"),
     ("length", with_turn(2, "Okay"), "single word"),
+    ("length", with_turn(5, "I would love some, and then we could go to the,"), "cut off"),
     ("safety", with_turn(1, "That damn bike is a piece of shit, honestly."), "abusive"),
     ("safety", with_turn(1, "Call me at 614-555-0199 if you need anything."), "phone"),
     ("safety", with_turn(1, "Email me at john.smith@example.com about it."), "email"),
@@ -180,6 +194,9 @@ def test_expert_flags_its_failure(expert: str, turns: list[tuple[str, str]], exp
         "My sister is a nurse too, she says the night shifts never get easier.",
         "Ha, no placeholders here: just a normal sentence (really).",
         "The new café on Main has great espresso, by the way.",
+        "We ate at La Casa de Pepe in El Paso, the tacos al pastor were great.",
+        "No, I have not been to Paris, but my cousin says it is lovely.",
+        "See you at the block party on Saturday, then!",
     ],
 )
 def test_natural_turns_raise_no_false_alarm(text: str) -> None:
@@ -243,3 +260,37 @@ def test_weighted_acceptance_still_requires_every_gate() -> None:
     cfg = ConverseConfig(acceptance="weighted")
     verdicts = [Verdict("placeholders", 3.0, False, "slot"), Verdict("coherence", 5.0, True, "")]
     assert not mixture_accepts(verdicts, cfg)
+
+
+def test_partner_fact_of_the_same_template_is_flagged_by_its_distinct_words() -> None:
+    anna = Speaker("per_a", "Anna Berg", "Anna", "", (
+        Fact("a1", "finance", "I pay $44 a month for my phone plan with Visible."),
+    ), ())  # fmt: skip
+    ben = Speaker("per_b", "Ben Hall", "Ben", "", (
+        Fact("b1", "finance", "I pay $44 a month for my phone plan with Verizon."),
+    ), ())  # fmt: skip
+    d = Dialogue("conv_t", "chat", (anna, ben), 4, DIALOGUE.cfg)
+    said = "I pay $44 a month for my phone plan with {}."
+    for carrier, flagged in (("Visible", True), ("Verizon", False)):  # Anna's vs his own
+        turns = ((anna.persona_id, "Hi Ben, how are you?"), (ben.persona_id, said.format(carrier)))
+        problems = RULES["speaker_identity"](Draft(turns), d)
+        assert bool(problems) == flagged, (carrier, problems)
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "flagged"),
+    [
+        ("es", "Trabajo de noche en el hospital y duermo de día.", False),
+        ("es", "I work nights at the hospital and sleep all day.", True),
+        ("fr", "Je travaille la nuit à l'hôpital.", False),
+        (
+            "ja",
+            "I work nights at the hospital and sleep all day.",
+            False,
+        ),  # no word list: unchecked
+    ],
+)
+def test_language_follows_the_expected_language(language: str, text: str, flagged: bool) -> None:
+    d = Dialogue("conv_l", "chat", (MARIA, JOHN), 6, ConverseConfig(language=language))
+    problems = RULES["language"](Draft(tuple(with_turn(2, text))[:3]), d)
+    assert any("turn 3" in p for p in problems) == flagged, problems
