@@ -21,6 +21,7 @@ from rich.console import Console
 
 from personafoundry import settings
 from personafoundry.cli_release import query_command, release_app, shell_command
+from personafoundry.cli_report import report_command
 from personafoundry.errors import PersonaFoundryError
 
 settings.configure()
@@ -167,6 +168,7 @@ app.command("query", help="Run SQL on a release (NAME or NAME@VERSION); tables a
     query_command
 )
 app.command("shell", help="Open an interactive DuckDB SQL prompt on a release.")(shell_command)
+app.command("report")(report_command)
 
 
 def main() -> None:
