@@ -145,8 +145,13 @@ def diff_command(
     root: RootOpt = DEFAULT_ROOT,
     as_json: Annotated[bool, typer.Option("--json", help="Print the diff as JSON.")] = False,
 ) -> None:
-    """Rows added/removed per table (by id), schema changes and metric changes between releases."""
+    """Rows added/removed per table (by id), schema, metric and report-figure changes.
+
+    Report figures are the headline numbers of both versions' `report.json` (computed on
+    the fly for a release cut before reports existed).
+    """
     from personafoundry.catalog import diff_releases, read_manifest
+    from personafoundry.report import diff_headlines, load_figures
 
     new = locate(b or a, root)
     if b is None:
@@ -157,6 +162,7 @@ def diff_command(
     else:
         old = locate(a, root)
     diff = diff_releases(old, new)
+    diff["report"] = diff_headlines(load_figures(old), load_figures(new))
     if as_json:
         typer.echo(json.dumps(diff, indent=2, default=str))
         return
@@ -174,6 +180,27 @@ def diff_command(
         out.print(f"schema {name}: {json.dumps(changes)}")
     for key, (before, after) in diff["metrics"].items():
         out.print(f"metric {key}: {before} -> {after}")
+    _print_report_moves(diff["report"])
+
+
+def _print_report_moves(moves: dict[str, list[Any]]) -> None:
+    """The report's headline figures side by side, with the change where both are numbers."""
+    table = Table("report figure", "before", "after", "change", title="dataset report")
+    for key, (before, after) in moves.items():
+        if before is None and after is None:
+            continue
+        numbers = all(isinstance(v, (int, float)) for v in (before, after))
+        change = "" if before == after else "changed"
+        if numbers and before != after:
+            change = f"{after - before:+.4g}"
+        table.add_row(key, _cell(before), _cell(after), change)
+    out.print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _print_table(result: Any, fmt: str) -> None:
