@@ -18,7 +18,6 @@ Every draw comes from one `numpy.random.Generator` seeded with `rng_seed`, vecto
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +28,7 @@ from personafoundry import census_tables as ct
 from personafoundry.census_fit import EDU, INC, MAR, RACE, SEX, CensusModel, fit_census_model
 from personafoundry.config import PersonasConfig
 from personafoundry.errors import ConfigError
+from personafoundry.ids import stable_hash
 from personafoundry.names import group_rows, sample_names
 from personafoundry.rules import Rules, load_rules
 from schemas.personas import SCHEMA
@@ -53,15 +53,28 @@ class PersonaSample:
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
-def persona_ids(rng_seed: int, n: int) -> list[str]:
-    """`make_id("per", rng_seed, "census", i)` for i < n, without per-row JSON overhead."""
-    head = hashlib.sha256(f'[{rng_seed},"census",'.encode())
-    out = []
-    for i in range(n):
-        h = head.copy()
-        h.update(b"%d]" % i)
-        out.append("per_" + h.hexdigest()[:16])
-    return out
+def persona_ids(rng_seed: int, n: int) -> pa.Array:
+    """`per_<16 hex>` for rows 0..n-1: a bijective 64-bit mix of (run seed, row), vectorised.
+
+    Per-row SHA-256 (`make_id`) cost 1.6 s of the 5 s budget at 1M rows. The splitmix64
+    finaliser is a bijection, so ids within one run never collide; across runs the base
+    comes from `stable_hash([rng_seed, "census"])`.
+    """
+    base = np.uint64(int(stable_hash([rng_seed, SOURCE]), 16))
+    with np.errstate(over="ignore"):
+        z = base + np.arange(n, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    raw = z.astype(">u8").view(np.uint8).reshape(n, 8)
+    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    text = np.empty((n, 20), dtype=np.uint8)
+    text[:, :4] = np.frombuffer(b"per_", dtype=np.uint8)
+    text[:, 4::2], text[:, 5::2] = digits[raw >> 4], digits[raw & 15]
+    offsets = np.arange(0, 20 * n + 1, 20, dtype=np.int32)
+    return pa.Array.from_buffers(
+        pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(text.tobytes())]
+    )
 
 
 def conditions_of(cfg: PersonasConfig) -> dict[str, Any]:
@@ -208,6 +221,64 @@ def _labels(values: list | tuple, index: np.ndarray, valid: np.ndarray) -> pa.Ar
     return pa.array(list(values), pa.string()).take(picks)
 
 
+def draw_cells(joint: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` flat cell indices drawn from `joint`, in random order.
+
+    Multinomial counts over the non-zero cells, repeated and shuffled: the same
+    distribution as n independent draws, ~5x faster than a searchsorted per row over
+    1.3M cells (cache misses).
+    """
+    flat = joint.ravel()
+    nonzero = np.flatnonzero(flat)
+    p = flat[nonzero] / flat[nonzero].sum()
+    return rng.permutation(np.repeat(nonzero, rng.multinomial(n, p)))
+
+
+def draw_skeletons(
+    model: CensusModel,
+    rules: Rules,
+    conditioned: tuple[np.ndarray, np.ndarray, int, int],
+    n: int,
+    rng: np.random.Generator,
+    fixed_occ: np.ndarray | None = None,
+    cells: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Draw `n` persona skeletons as index arrays from a (conditioned) joint.
+
+    `conditioned` is what `conditioned_model` returns; `fixed_occ` (OEWS index, -1 = draw)
+    keeps a stated occupation, whose group the joint must already be restricted to;
+    `cells` (flat joint indices) skips the cell draw (seed personas draw their own).
+    """
+    joint, state_p, amin, amax = conditioned
+    cell = draw_cells(joint, n, rng) if cells is None else cells
+    group, sex, race, edu, mar, work, inc = np.unravel_index(cell, joint.shape)
+    top = np.minimum(model.ages.hi[group], amax)
+    occ = _sample_occupations(model, work, edu, top, rng)
+    if fixed_occ is not None:
+        occ = np.where(fixed_occ >= 0, fixed_occ, occ)
+    floor = np.maximum(model.edu_min_age[edu], model.work_min_age[work])
+    floor = np.maximum(floor, np.where(occ >= 0, model.occupations.min_age[np.maximum(occ, 0)], 0))
+    age = _single_ages(model, group, floor, amin, amax, rng)
+    state = np.searchsorted(np.cumsum(state_p), rng.random(n) * state_p.sum(), side="right")
+    income = _incomes(model, np.maximum(inc - 1, 0), rng)
+    sex_labels = np.array(model.labels["sex"], dtype=object)[sex]
+    names = sample_names(sex_labels, age, race, model.labels["race"], rules.reference_year, rng)
+    return {
+        "n": n, "age": age, "sex": sex, "race": race, "edu": edu, "mar": mar, "work": work,
+        "inc": inc, "occ": occ, "state": state, "income": income, "names": names,
+    }  # fmt: skip
+
+
+def census_provenance(cfg: PersonasConfig | None = None) -> dict[str, Any]:
+    """Vintage, tables and conditions a census-derived persona names."""
+    return {
+        "source": SOURCE,
+        "vintage": ct.VINTAGE,
+        "tables": list(ct.TABLES),
+        "conditions": conditions_of(cfg) if cfg is not None else {},
+    }
+
+
 def sample_personas(n: int, cfg: PersonasConfig, *, rng_seed: int) -> PersonaSample:
     """Sample `n` census persona skeletons; the same `rng_seed` gives the same table.
 
@@ -216,34 +287,18 @@ def sample_personas(n: int, cfg: PersonasConfig, *, rng_seed: int) -> PersonaSam
     """
     rules = load_rules()
     model = fit_census_model()
-    joint, state_p, amin, amax = conditioned_model(model, cfg, rules)
+    conditioned = conditioned_model(model, cfg, rules)
     rng = np.random.default_rng(np.random.SeedSequence([rng_seed, 0x63656E73]))
-    cdf = np.cumsum(joint.ravel())
-    cell = np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right").clip(0, cdf.size - 1)
-    group, sex, race, edu, mar, work, inc = np.unravel_index(cell, joint.shape)
-    top = np.minimum(model.ages.hi[group], amax)
-    occ = _sample_occupations(model, work, edu, top, rng)
-    floor = np.maximum(model.edu_min_age[edu], model.work_min_age[work])
-    floor = np.maximum(floor, np.where(occ >= 0, model.occupations.min_age[np.maximum(occ, 0)], 0))
-    age = _single_ages(model, group, floor, amin, amax, rng)
-    state = np.searchsorted(np.cumsum(state_p), rng.random(n) * state_p.sum(), side="right")
-    income = _incomes(model, np.maximum(inc - 1, 0), rng)
-    sex_labels = np.array(model.labels["sex"], dtype=object)[sex]
-    names = sample_names(sex_labels, age, race, model.labels["race"], rules.reference_year, rng)
-    table = _build_table(model, rules, rng_seed, locals())
+    v = draw_skeletons(model, rules, conditioned, n, rng)
+    table = build_table(model, rules, persona_ids(rng_seed, n), v)
     stats = {"census_rows": n, "census_dropped": 0}
-    provenance = {
-        "source": SOURCE,
-        "vintage": ct.VINTAGE,
-        "tables": list(ct.TABLES),
-        "conditions": conditions_of(cfg),
-        "ipf_iterations": model.iterations,
-    }
+    provenance = {**census_provenance(cfg), "ipf_iterations": model.iterations}
     dropped = table.schema.append(pa.field("reason", pa.string())).empty_table()
     return PersonaSample(table, dropped, stats, provenance)
 
 
-def _build_table(model: CensusModel, rules: Rules, rng_seed: int, v: dict[str, Any]) -> pa.Table:
+def build_table(model: CensusModel, rules: Rules, ids: pa.Array, v: dict[str, Any]) -> pa.Table:
+    """Persona rows (`schemas/personas.py`) from `draw_skeletons` index arrays."""
     n, age, work, edu, occ = v["n"], v["age"], v["work"], v["edu"], v["occ"]
     work_labels = [rules.employed_label] * 6 + list(model.labels["work"][6:])
     emp = np.where(work >= 1, work, 0)
@@ -261,7 +316,7 @@ def _build_table(model: CensusModel, rules: Rules, rng_seed: int, v: dict[str, A
     has_occ = occ >= 0
     o = np.maximum(occ, 0)
     columns = {
-        "persona_id": pa.array(persona_ids(rng_seed, n), pa.string()),
+        "persona_id": ids,
         "source": pa.array(np.full(n, SOURCE, dtype=object), pa.string()),
         "seed_text": pa.nulls(n, pa.string()),
         "age": pa.array(age.astype(np.int16)),
@@ -276,10 +331,20 @@ def _build_table(model: CensusModel, rules: Rules, rng_seed: int, v: dict[str, A
         "household_income": pa.array(v["income"], pa.int64(), mask=v["inc"] == 0),
         "household_income_bracket": _labels(model.labels["inc"], v["inc"], v["inc"] >= 1),
         "name": v["names"],
+        "census_vintage": pa.array(np.full(n, ct.VINTAGE, dtype=object), pa.string()),
+        "census_tables": _constant_list(list(ct.TABLES), n),
     }
     schema = SCHEMA.arrow_schema()
     arrays = [columns[f.name] if f.name in columns else _empty(f.type, n) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _constant_list(values: list[str], n: int) -> pa.Array:
+    """The same list of strings in every row, without building n Python lists."""
+    k = len(values)
+    offsets = pa.array(np.arange(0, k * n + 1, k, dtype=np.int32))
+    items = pa.array(values, pa.string()).take(pa.array(np.tile(np.arange(k), n)))
+    return pa.ListArray.from_arrays(offsets, items)
 
 
 def _empty(dtype: pa.DataType, n: int) -> pa.Array:

@@ -25,19 +25,26 @@ Why our own IPF rather than `ipfn`/`humanleague`: the targets live on sub-univer
 constraint here is "dims + fine-to-coarse map per dim", which those libraries do not
 express, and the whole fit is ~40 lines of numpy.
 
+The fitted joint is cached on disk (`cache_home()/census/`, keyed by a hash of the census
+files and this code) because the fit costs ~7 s CPU per process; see `build_census_model`.
+
 Known limitation: the 2012 sample has personal, not household, income; it stands in for
 the association of household income with the other attributes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from personafoundry import census_tables as ct
+from personafoundry.paths import cache_home
 from personafoundry.rules import Rules, load_rules
 
 log = logging.getLogger(__name__)
@@ -178,7 +185,53 @@ def work_labels() -> tuple[str, ...]:
 
 @lru_cache(maxsize=1)
 def fit_census_model() -> CensusModel:
-    """Fit (once per process) the joint distribution for `seeds/census/`; no randomness."""
+    """The fitted joint for `seeds/census/`, once per process and from the disk cache."""
+    return build_census_model(disk_cache=True)
+
+
+def cache_key() -> str:
+    """SHA-256 over the census inputs and the fitting code: any change refits."""
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    code = [here / f for f in ("census_fit.py", "census_seed.py", "census_tables.py", "rules.py")]
+    for path in sorted(ct.CENSUS_DIR.glob("*.*")) + code:
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:24]
+
+
+def _cache_path() -> Path:
+    return cache_home() / "census" / f"joint-{cache_key()}.npz"
+
+
+def _load_cached(path: Path, shape: tuple[int, ...]) -> tuple[np.ndarray, int, float] | None:
+    try:
+        with np.load(path) as data:
+            joint = data["joint"]
+            if joint.shape == shape:
+                return joint, int(data["iterations"]), float(data["max_error"])
+    except (OSError, KeyError, ValueError):
+        log.debug("census joint cache %s unreadable; refitting", path)
+    return None
+
+
+def _save_cached(path: Path, joint: np.ndarray, iterations: int, err: float) -> None:
+    """Atomic write (temp file + rename); a read-only cache home only costs the refit."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, joint=joint, iterations=iterations, max_error=err)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.debug("census joint cache %s not written (%s)", path, exc)
+
+
+def build_census_model(*, disk_cache: bool = True) -> CensusModel:
+    """Fit the joint distribution for `seeds/census/` (no randomness).
+
+    The fit costs ~7 s CPU; with `disk_cache` the joint is stored under
+    `cache_home()/census/`, keyed by `cache_key()`, and later processes load it (~0.1 s).
+    """
     from personafoundry.census_seed import seed_constraints, seed_factors, target_constraints
 
     rules = load_rules()
@@ -198,24 +251,29 @@ def fit_census_model() -> CensusModel:
     lo, hi, alpha = ct.income_model(
         marg["household_income"], ct.read_summary()["Mean household income (dollars)"]
     )
-    joint = _structural(rules, ages, occ, shape) * seed_factors(
-        rules, ages, occ, labels, shape, marg["education_25plus"].estimates
-    )
-    joint /= joint.sum()
-    joint, it1, _ = ipf(joint, seed_constraints(joint, ages, labels, rules, lo), SEED_ITER, 1e-7)
-    joint, it2, err = ipf(joint, target_constraints(marg, ages, labels), MAX_ITER, TOLERANCE)
-    if err > 1e-6:
-        log.warning("census IPF stopped after %d iterations with max error %.2e", it2, err)
-    log.info(
-        "census joint fitted: %d cells, IPF %d+%d iterations, max error %.1e",
-        joint.size,
-        it1,
-        it2,
-        err,
-    )
+    cached = _load_cached(_cache_path(), shape) if disk_cache else None
+    if cached is not None:
+        joint, iterations, err = cached
+    else:
+        joint = _structural(rules, ages, occ, shape) * seed_factors(
+            rules, ages, occ, labels, shape, marg["education_25plus"].estimates
+        )
+        joint /= joint.sum()
+        seeds = seed_constraints(joint, ages, labels, rules, lo)
+        joint, it1, _ = ipf(joint, seeds, SEED_ITER, 1e-7)
+        joint, it2, err = ipf(joint, target_constraints(marg, ages, labels), MAX_ITER, TOLERANCE)
+        if err > 1e-6:
+            log.warning("census IPF stopped after %d iterations with max error %.2e", it2, err)
+        log.info(
+            "census joint fitted: %d cells, IPF %d+%d iterations, max error %.1e",
+            joint.size, it1, it2, err,
+        )  # fmt: skip
+        joint, iterations = joint / joint.sum(), it1 + it2
+        if disk_cache:
+            _save_cached(_cache_path(), joint, iterations, err)
     states, pop = ct.read_states()
     return CensusModel(
-        joint / joint.sum(),
+        joint,
         labels,
         ages,
         occ,
@@ -226,6 +284,6 @@ def fit_census_model() -> CensusModel:
         alpha,
         edu_min_ages(rules),
         work_min_ages(rules, shape[WORK]),
-        it1 + it2,
+        iterations,
         err,
     )

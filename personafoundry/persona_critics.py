@@ -322,11 +322,11 @@ def demographic_conflicts(texts: list[str], profile: dict[str, Any], year: int) 
     """Statements in `texts` that contradict age, state, work, marriage, sex or income."""
     age, out = int(profile["age"]), []
     for text in texts:
-        for said in _stated_ages(text, year):
+        for said in stated_ages(text, year):
             if abs(said - age) > AGE_TOLERANCE:
                 out.append(f"{_quote(text)} gives age {said}, but I am {age}")
         state = profile.get("state")
-        for other in _stated_states(text):
+        for other in stated_states(text):
             if state and other != state:
                 out.append(f"{_quote(text)} says I live in {other}, but I live in {state}")
         if not profile.get("occupation") and _WORKS_NOW.search(text):
@@ -360,12 +360,12 @@ def _quote(text: str) -> str:
     return repr(text if len(text) <= 70 else text[:67] + "...")
 
 
-def _stated_ages(text: str, year: int) -> list[int]:
+def stated_ages(text: str, year: int) -> list[int]:
     ages = [int(m.group(1)) for p in _AGE_PATTERNS for m in p.finditer(text)]
     return ages + [year - int(m.group(1)) for m in _BORN_RE.finditer(text)]
 
 
-def _stated_states(text: str) -> set[str]:
+def stated_states(text: str) -> set[str]:
     found: set[str] = set()
     for match in _LIVE_RE.finditer(text):
         clause = _DC_RE.sub("District of Columbia", match.group(1))

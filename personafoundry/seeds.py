@@ -10,8 +10,12 @@ columns of `schemas/personas.py`. `column_map` (config `personas.seed_columns`) 
 field to the file's column name, e.g. `{"text": "persona"}`.
 
 Decisions:
-- A seed row keeps only what the file states; every other demographic is null, for the
-  enrichment stage to fill conditionally on the text. `seed_text` is the description.
+- A seed row keeps what its columns and its text state (`persona_fill.parse_seed_text`);
+  every other demographic is sampled from the census joint conditionally on that
+  (`census_condition.complete_seed_rows`), so seed rows are complete, obey rules.toml and
+  name the census vintage. Text that contradicts a column ("I am 34", age 40), or
+  statements no census person fits, are bad rows like any other.
+  `seed_text` is the description.
 - persona_id = make_id("per", rng_seed, "seed", text): the same text is the same persona, so
   a repeated description is a duplicate (as is a repeated `id`).
 - Strict mode raises `SeedFileError` on the first bad row, naming file, line (or row for
@@ -36,9 +40,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from personafoundry import census_tables as ct
-from personafoundry.census import PersonaSample
+from personafoundry.census import PersonaSample, census_provenance
 from personafoundry.errors import SeedFileError
 from personafoundry.ids import make_id
+from personafoundry.persona_fill import Stated, match_title, parse_seed_text, with_file_values
 from personafoundry.rules import load_rules
 from schemas.personas import SCHEMA
 
@@ -248,17 +253,39 @@ def _check_file(path: Path, column_map: Mapping[str, str]) -> None:
             )
 
 
+def stated_of(row: dict[str, Any]) -> Stated:
+    """What a parsed seed row states (text cues merged with its columns); `RowProblem` if
+    the text contradicts a column or a column names no OEWS occupation."""
+    from personafoundry.census_condition import soc_by_title
+
+    titles = soc_by_title()
+    if row.get("occupation") and not row.get("soc_code"):
+        soc = match_title(row["occupation"], titles)
+        if soc is None:
+            raise RowProblem(
+                f'column "occupation" is "{row["occupation"]}", not a BLS OEWS detailed title; '
+                "add a soc_code column (e.g. 29-1141)."
+            )
+        row["soc_code"] = soc
+    stated, conflicts = with_file_values(parse_seed_text(row["seed_text"], titles), row)
+    if conflicts:
+        raise RowProblem("; ".join(conflicts) + "; make the text and the columns agree.")
+    return stated
+
+
 def load_seed_personas(
     paths: list[Path],
     *,
     rng_seed: int,
     strict: bool = True,
     column_map: Mapping[str, str] | None = None,
+    complete: bool = True,
 ) -> PersonaSample:
     """Read seed persona files into persona rows (`schemas/personas.py`), source = "seed".
 
     Raises `SeedFileError` (strict) naming file, line/row, problem and fix; lenient mode puts
-    bad rows in `dropped` with the same message as `reason`.
+    bad rows in `dropped` with the same message as `reason`. `complete=False` skips the
+    census completion (unstated demographics stay null), for loader tests and counts.
     """
     column_map = dict(column_map or {})
     stats = {"seed_rows": 0, "seed_dropped": 0, "blank_lines": 0, "seed_files": len(paths)}
@@ -274,6 +301,9 @@ def load_seed_personas(
                 if isinstance(rec, RowProblem):
                     raise rec
                 row = parse_row(rec, column_map)
+                if complete:
+                    row["_stated"] = stated_of(row)
+                row["_where"] = where
                 key = row["seed_text"].lower()
                 if key in seen_text:
                     raise RowProblem(
@@ -303,22 +333,46 @@ def load_seed_personas(
             rows.append(row)
         if len(rows) + len(dropped) == before and strict:
             raise SeedFileError(f"{path}: no personas found; add one description per line.")
-    stats["seed_rows"], stats["seed_dropped"] = len(rows), len(dropped)
-    table = _to_table(rows, rng_seed)
+    full = [
+        {**row, "persona_id": make_id("per", rng_seed, "seed", row["seed_text"]),
+         "source": "seed", "facts": [], "critic_scores": [], "rounds": 0}
+        for row in rows
+    ]  # fmt: skip
+    if complete and full:
+        full = _complete(full, dropped, strict, rng_seed, stats)
+    stats["seed_rows"], stats["seed_dropped"] = len(full), len(dropped)
+    table = pa.Table.from_pylist(
+        [{k: v for k, v in r.items() if not k.startswith("_")} for r in full],
+        schema=SCHEMA.arrow_schema(),
+    )
     provenance = {"source": "seed", "files": [str(p) for p in paths], "strict": strict}
+    if complete:
+        provenance["census"] = census_provenance()
     return PersonaSample(table, pa.Table.from_pylist(dropped, DROPPED_SCHEMA), stats, provenance)
 
 
-def _to_table(rows: list[dict[str, Any]], rng_seed: int) -> pa.Table:
-    full = [
-        {
-            **row,
-            "persona_id": make_id("per", rng_seed, "seed", row["seed_text"]),
-            "source": "seed",
-            "facts": [],
-            "critic_scores": [],
-            "rounds": 0,
-        }
-        for row in rows
-    ]
-    return pa.Table.from_pylist(full, schema=SCHEMA.arrow_schema())
+def _complete(
+    rows: list[dict[str, Any]],
+    dropped: list[dict[str, Any]],
+    strict: bool,
+    rng_seed: int,
+    stats: dict[str, int],
+) -> list[dict[str, Any]]:
+    """Census-conditional demographics for every row; impossible rows are bad rows."""
+    from personafoundry.census_condition import complete_seed_rows
+
+    stated = [r["_stated"] for r in rows]
+    done = complete_seed_rows(rows, stated, rng_seed=rng_seed)
+    kept = []
+    for row, st, result in zip(rows, stated, done):
+        if isinstance(result, str):
+            if strict:
+                raise SeedFileError(f"{row['_where']}: {result}; edit or remove the row.")
+            where = row["_where"]
+            dropped.append({"source_file": where.rsplit(" line ", 1)[0].rsplit(" row ", 1)[0],
+                            "location": where, "seed_text": row["seed_text"], "reason": result})  # fmt: skip
+            continue
+        for cue in st.cues:
+            stats[f"stated_{cue}"] = stats.get(f"stated_{cue}", 0) + 1
+        kept.append(result)
+    return kept

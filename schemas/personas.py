@@ -3,7 +3,9 @@
 Demographic labels follow the ACS 2023 tables in `seeds/census/` (see its SOURCES.md);
 only the closed sets that cannot drift (sex, state, source) are enforced here, the
 census-conformance gate in `personafoundry.validate` checks the distributions.
-Big Five traits are on a 0-1 scale.
+Big Five traits are on a 0-1 scale. `census_vintage`/`census_tables` name the census data
+behind a row's demographics; they are nullable only so that hand-built fixtures conform,
+the samplers (`personafoundry.census`, `personafoundry.census_condition`) always fill them.
 """
 
 from __future__ import annotations
@@ -59,6 +61,17 @@ SCHEMA = TableSchema(
         Column("household_income", pa.int64(), description="household income, USD per year"),
         Column("household_income_bracket", pa.string(), description="ACS income bracket label"),
         Column("name", pa.string(), nullable=False, description="full name", length=(1, 200)),
+        Column(
+            "census_vintage",
+            pa.string(),
+            description="census vintage the demographics were sampled from (census and seed "
+            "personas alike; see seeds/census/SOURCES.md)",
+        ),
+        Column(
+            "census_tables",
+            pa.list_(pa.string()),
+            description="census tables behind the demographics (ACS/PEP/OEWS table ids)",
+        ),
         Column("traits", TRAITS_TYPE, description="Big Five personality traits, 0-1 each"),
         Column("narrative", pa.string(), description="first-person description of the persona"),
         Column(

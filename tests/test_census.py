@@ -9,12 +9,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from personafoundry import census_tables as ct
 from personafoundry.calibration import calibration_report
 from personafoundry.census import persona_ids, sample_personas
 from personafoundry.census_tables import bracket_bounds, read_occupations
 from personafoundry.config import PersonasConfig
 from personafoundry.errors import ConfigError
-from personafoundry.ids import make_id
 from personafoundry.rules import load_rules, rule_violations
 from schemas.personas import SCHEMA
 
@@ -51,8 +51,17 @@ def test_table_has_the_personas_contract_schema() -> None:
     assert sample.provenance["vintage"].startswith("ACS 2023")
 
 
-def test_persona_ids_equal_make_id() -> None:
-    assert persona_ids(42, 3) == [make_id("per", 42, "census", i) for i in range(3)]
+def test_persona_ids_are_unique_well_formed_and_seeded() -> None:
+    ids = persona_ids(42, 200_000).to_pylist()
+    assert len(set(ids)) == len(ids) and all(re.fullmatch(r"per_[0-9a-f]{16}", i) for i in ids)
+    assert ids[:3] == persona_ids(42, 3).to_pylist()
+    assert not set(ids[:1000]) & set(persona_ids(43, 1000).to_pylist())
+
+
+def test_rows_name_the_census_vintage_and_tables() -> None:
+    t = sample_personas(10, CFG, rng_seed=1).table
+    assert set(t["census_vintage"].to_pylist()) == {ct.VINTAGE}
+    assert all(tables == list(ct.TABLES) for tables in t["census_tables"].to_pylist())
 
 
 def test_marginals_match_acs_within_sampling_tolerance(big: pa.Table) -> None:

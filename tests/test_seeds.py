@@ -37,8 +37,18 @@ def test_txt_one_description_per_line_blank_lines_skipped(tmp_path: Path) -> Non
     assert t["seed_text"].to_pylist() == ["I have two dogs. I work as a nurse.", "I fix bikes."]
     assert t["source"].to_pylist() == ["seed", "seed"]
     assert t["persona_id"].to_pylist()[1] == make_id("per", 9, "seed", "I fix bikes.")
-    assert t["age"].null_count == 2 and t["name"].null_count == 2
     assert sample.stats["blank_lines"] == 2
+    # unstated demographics are sampled from the census joint, the stated job is kept
+    for column in ("age", "sex", "race_ethnicity", "state", "name", "census_vintage"):
+        assert t[column].null_count == 0, column
+    assert t["occupation"].to_pylist()[0] == "Registered Nurses"
+    assert t["census_tables"].to_pylist()[0][0].startswith("ACSDP1Y2023")
+
+
+def test_loader_alone_keeps_only_what_the_file_states(tmp_path: Path) -> None:
+    path = _write(tmp_path, "p.txt", "I fix bikes.\n")
+    t = load_seed_personas([path], rng_seed=9, complete=False).table
+    assert t["age"].null_count == 1 and t["name"].null_count == 1
 
 
 def test_jsonl_keeps_stated_demographics(tmp_path: Path) -> None:
@@ -50,7 +60,8 @@ def test_jsonl_keeps_stated_demographics(tmp_path: Path) -> None:
     t = load_seed_personas([path], rng_seed=0).table.to_pylist()
     assert (t[0]["age"], t[0]["sex"], t[0]["state"]) == (71, "Male", "Ohio")
     assert t[1]["seed_text"] == "A nurse." and t[1]["household_income"] == 84000
-    assert t[1]["household_income_bracket"] == "$75,000 to $99,999" and t[1]["sex"] is None
+    assert t[1]["household_income_bracket"] == "$75,000 to $99,999"
+    assert t[1]["sex"] in ("Male", "Female") and t[1]["age"] >= 18  # income: an adult
 
 
 def test_csv_and_parquet_with_column_mapping(tmp_path: Path) -> None:
@@ -112,6 +123,22 @@ BAD = [
         'p.jsonl line 1: column "soc_code" is "nurse"',
     ),
     ("p.txt", "A cook.\nA baker.\n\na cook.\n", "p.txt line 4: same description as"),
+    (
+        "people.csv",
+        'text,age\n"A cook.",30\n"I am 34 years old.",40\n',
+        "people.csv line 3: the text implies age 34 but column age is 40",
+    ),
+    (
+        "people.csv",
+        'text,occupation\n"A cook.",Wizard\n',
+        'people.csv line 2: column "occupation" is "Wizard", not a BLS OEWS detailed title',
+    ),
+    (
+        "p.txt",
+        "A cook.\nI am 12 years old. My husband and I live in Ohio.\n",
+        "p.txt line 2: no census-consistent demographics",
+    ),
+    ("p.txt", "I am 30 years old. I am retired.\n", "p.txt line 1: no census-consistent"),
     ("p.txt", b"A cook.\nA b\xe4ker.\n", "p.txt line 2: not valid UTF-8"),
     ("p.txt", "\n\n", "p.txt: no personas found"),
     ("p.docx", "A cook.", "p.docx: unsupported seed file type '.docx'"),
@@ -151,3 +178,19 @@ def test_lenient_mode_skips_and_counts_bad_rows(tmp_path: Path) -> None:
     reasons = sample.dropped["reason"].to_pylist()
     assert 'column "age" is "forty"' in reasons[0] and "same description" in reasons[1]
     assert sample.dropped["location"].to_pylist() == [f"{path} line 3", f"{path} line 4"]
+
+
+def test_lenient_mode_drops_seeds_no_census_person_fits(tmp_path: Path) -> None:
+    path = _write(tmp_path, "p.txt", "A cook.\nI am 12 years old. My wife is a nurse.\n")
+    sample = load_seed_personas([path], rng_seed=0, strict=False)
+    assert sample.table["seed_text"].to_pylist() == ["A cook."]
+    assert sample.dropped["location"].to_pylist() == [f"{path} line 2"]
+    assert "no census-consistent demographics" in sample.dropped["reason"][0].as_py()
+
+
+def test_adding_a_seed_line_does_not_change_the_other_personas(tmp_path: Path) -> None:
+    one = load_seed_personas([_write(tmp_path, "a.txt", "A beekeeper.\n")], rng_seed=4).table
+    two = load_seed_personas(
+        [_write(tmp_path, "b.txt", "I play chess.\nA beekeeper.\n")], rng_seed=4
+    ).table
+    assert one.to_pylist()[0] == two.to_pylist()[1]
