@@ -5,10 +5,14 @@ Probes are built deterministically from the persona facts and the accepted docum
 every answer traces to a fact and every evidence ID to a document that holds it.
 
 Decisions:
-- Question form: a fill-in-the-blank over the fact's own statement, introduced by a
-  category lead ("About my money: I pay ____ a month in rent. What goes in the blank?").
-  The blank is the most specific span: a number with its unit, else a proper name, else
-  the last content word. The answer is that span, so scoring is exact-match friendly.
+- Question form: a natural question the persona might ask its assistant, derived from
+  the fact by `probe_questions.natural_question` ("I pay $1,150 a month in rent." ->
+  "How much do I pay a month in rent?"). The answer is the fact's most specific span (a
+  number with its unit, else a proper name, else the last content word), so scoring is
+  exact-match friendly, and the span never appears in the question. A fact the grammar
+  cannot turn into a clean question falls back to a fill-in-the-blank over its statement
+  with a category lead ("About my money: ... What goes in the blank?"), counted in
+  `stats["cloze_questions"]`.
 - `direct`: one per revealed fact not part of a change; evidence = documents whose
   `revealed_fact_ids` hold it.
 - `temporal`: one per changed fact (see `doc_plan.fact_changes`) with both versions
@@ -36,6 +40,7 @@ from personafoundry.config import DocumentsConfig
 from personafoundry.doc_plan import fact_changes
 from personafoundry.document_critics import STOPWORDS, lexical_match, words
 from personafoundry.ids import make_id, stable_hash
+from personafoundry.probe_questions import natural_question
 from schemas import get_schema
 
 BLANK = "____"
@@ -99,6 +104,18 @@ def cloze(fact: dict[str, Any]) -> tuple[str, str] | None:
     return f'{lead} "{masked}" What goes in the blank?', span
 
 
+def ask(fact: dict[str, Any]) -> tuple[str, str, bool] | None:
+    """(question, answer, is_natural) for one fact: a natural question, else the cloze."""
+    statement = (fact.get("statement") or "").strip()
+    span = answer_span(statement)
+    if span:
+        question = natural_question(statement, span)
+        if question:
+            return question, span, True
+    qa = cloze(fact)
+    return (qa[0], qa[1], False) if qa else None
+
+
 def contains_span(span: str, body: str) -> bool:
     """The span's words appear consecutively in the body (case, commas, cents ignored)."""
     needle = " ".join(words(span))
@@ -140,7 +157,7 @@ def _probe(
 
 
 def _persona_probes(p: _Persona, cfg: DocumentsConfig, seed: int) -> tuple[list, list, int]:
-    probes, dropped, incidental = [], [], 0
+    probes, dropped, incidental, clozes = [], [], 0, 0
 
     def drop(fact_id: str | None, kind: str, reason: str) -> None:
         dropped.append({"persona_id": p.pid, "fact_id": fact_id, "kind": kind, "reason": reason})
@@ -149,7 +166,7 @@ def _persona_probes(p: _Persona, cfg: DocumentsConfig, seed: int) -> tuple[list,
     changes = [(o, n) for o, n in fact_changes(list(p.facts.values())) if {o, n} <= revealed]
     in_change = {x for pair in changes for x in pair}
     for fid in sorted(revealed - in_change):
-        qa = cloze(p.facts[fid])
+        qa = ask(p.facts[fid])
         if qa is None:
             drop(fid, "direct", "no_answer_span")
             continue
@@ -157,7 +174,7 @@ def _persona_probes(p: _Persona, cfg: DocumentsConfig, seed: int) -> tuple[list,
         if reason:
             drop(fid, "direct", reason)
             continue
-        incidental += added
+        incidental, clozes = incidental + added, clozes + (not qa[2])
         probes.append(_probe("direct", p.pid, fid, qa[0], qa[1], ev, seed))
     for old, new in changes:
         probe, reason = _temporal(p, old, new, seed)
@@ -170,7 +187,7 @@ def _persona_probes(p: _Persona, cfg: DocumentsConfig, seed: int) -> tuple[list,
     for fid in rng.sample(hidden, len(hidden)):
         if sum(pr["kind"] == "negative" for pr in probes) >= cfg.negative_probes:
             break
-        qa = cloze(p.facts[fid])
+        qa = ask(p.facts[fid])
         if qa is None:
             drop(fid, "negative", "no_answer_span")
             continue
@@ -183,14 +200,15 @@ def _persona_probes(p: _Persona, cfg: DocumentsConfig, seed: int) -> tuple[list,
         if leak:
             drop(fid, "negative", f"negative_answer_found: {leak[0]}")
             continue
+        clozes += not qa[2]
         probes.append(_probe("negative", p.pid, fid, qa[0], UNKNOWN, [], seed))
-    return probes, dropped, incidental
+    return probes, dropped, incidental, clozes
 
 
 def _temporal(
     p: _Persona, old: str, new: str, seed: int
 ) -> tuple[dict[str, Any] | None, str | None]:
-    now, before = cloze(p.facts[new]), cloze(p.facts[old])
+    now, before = ask(p.facts[new]), ask(p.facts[old])
     if now is None or before is None:
         return None, "no_answer_span"
     ev_new, reason_new, _ = _evidence(p, p.facts[new])
@@ -200,7 +218,12 @@ def _temporal(
     stamp = {d["document_id"]: d["timestamp"] for d in p.docs}
     if max(stamp[d] for d in ev_old) >= min(stamp[d] for d in ev_new):
         return None, "timeline_inconsistent: an outdated document is not older than a current one"
-    question = now[0].replace("What goes in the blank?", "What goes in the blank now, and before?")
+    if now[2]:
+        question = now[0].rstrip("?") + " now, and what was it before?"
+    else:
+        question = now[0].replace(
+            "What goes in the blank?", "What goes in the blank now, and before?"
+        )
     answer = f"{now[1]} (earlier: {before[1]})"
     return _probe("temporal", p.pid, new, question, answer, ev_old + ev_new, seed), None
 
@@ -219,19 +242,19 @@ def build_probes(
     docs_by: dict[str, list[dict[str, Any]]] = {}
     for doc in documents.select(cols).to_pylist():
         docs_by.setdefault(doc["persona_id"], []).append(doc)
-    probes, dropped, incidental = [], [], 0
+    probes, dropped, incidental, clozes = [], [], 0, 0
     for row in personas.select(["persona_id", "facts"]).to_pylist():
         facts = {f["fact_id"]: f for f in row["facts"] or [] if f}
         p = _Persona(row["persona_id"], facts, docs_by.get(row["persona_id"], []))
-        p_probes, p_dropped, added = _persona_probes(p, cfg, rng_seed)
+        p_probes, p_dropped, added, p_clozes = _persona_probes(p, cfg, rng_seed)
         probes += p_probes
         dropped += p_dropped
-        incidental += added
+        incidental, clozes = incidental + added, clozes + p_clozes
     stats = {
         kind: sum(pr["kind"] == kind for pr in probes)
         for kind in ("direct", "temporal", "negative")
     }
-    stats |= {"dropped": len(dropped), "incidental_evidence": incidental}
+    stats |= {"dropped": len(dropped), "incidental_evidence": incidental, "cloze_questions": clozes}
     return ProbesResult(
         pa.Table.from_pylist(probes, schema=get_schema("probes").arrow_schema()),
         pa.Table.from_pylist(dropped, schema=DROPPED_SCHEMA),

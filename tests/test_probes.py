@@ -11,7 +11,8 @@ from test_doc_plan import make_personas
 
 from personafoundry.config import DocumentsConfig
 from personafoundry.documents import output_schema
-from personafoundry.probes import answer_span, build_probes, cloze
+from personafoundry.probe_questions import natural_question
+from personafoundry.probes import answer_span, ask, build_probes, cloze
 from schemas import get_schema
 
 PERSONAS = make_personas()
@@ -69,11 +70,49 @@ def test_cloze_blanks_the_answer_out_of_the_question() -> None:
     assert answer == "$1,150" and answer not in question
 
 
+@pytest.mark.parametrize(
+    ("statement", "question"),
+    [
+        ("I pay $1,150 a month in rent.", "How much do I pay a month in rent?"),
+        ("My daughter Sofia is 9 years old.", "How old is my daughter Sofia?"),
+        ("I work as a nurse at Mercy Hospital in Tulsa.", "Where do I work as a nurse in Tulsa?"),
+        ("I am allergic to penicillin.", "What am I allergic to?"),
+        ("I have a gray cat named Pepper.", "What is my gray cat's name?"),
+        ("I've lived in Tulsa since 2019.", "Since when have I lived in Tulsa?"),
+        ("I moved to Ohio from El Paso in 2009.", "In what year did I move to Ohio from El Paso?"),
+        ("My son Kai plays volleyball at Highland Middle School.", "What is my son's name?"),
+        ("I had knee surgery last spring.", "When did I have knee surgery?"),
+        ("I have 3 cats.", "How many cats do I have?"),
+        ("I worked as a machinist for 38 years.", "How long did I work as a machinist?"),
+        ("I am studying at night to become an electrician.", "What am I studying at night to become?"),
+        ("I restore old Harley-Davidson motorcycles in my garage.", "What do I restore in my garage?"),
+        ("I run a small bakery called Sunrise Bread in Tucson.",
+         "What is the name of the small bakery I run?"),
+        ("My favorite dish is the pierogi at Bea's Kitchen.", None),  # no clean inversion
+    ],
+)  # fmt: skip
+def test_natural_question_asks_for_the_answer_span(statement: str, question: str | None) -> None:
+    assert natural_question(statement, answer_span(statement)) == question
+
+
+def test_every_question_leaves_the_answer_out_and_falls_back_to_the_cloze() -> None:
+    facts = [f for row in PERSONAS.to_pylist() for f in row["facts"]]
+    facts.append({"category": "family", "statement": "I have two sons, Diego and Mateo, who ski."})
+    for fact in facts:
+        question, answer, natural = ask(fact)
+        assert answer == answer_span(fact["statement"])
+        assert answer.lower() not in question.lower() or not natural
+        assert question.endswith("?")
+        assert natural == (natural_question(fact["statement"], answer) is not None)
+    assert not ask(facts[-1])[2] and "What goes in the blank?" in ask(facts[-1])[0]
+
+
 def test_direct_probes_cite_the_documents_that_reveal_each_fact() -> None:
     result = build_probes(PERSONAS, documents(*BASE), DocumentsConfig(), rng_seed=1)
     direct = {p["fact_id"]: p for p in by_kind(result.table, "direct")}
     assert set(direct) == {F[1], F[2]}  # Dallas/Tulsa are a change: a temporal probe instead
     assert direct[F[1]]["answer"] == "$1,150"
+    assert direct[F[1]]["question"] == "How much do I pay a month in rent?"
     assert direct[F[1]]["evidence_document_ids"] == ["doc_0000000000000002"]
     assert result.table.schema.equals(get_schema("probes").arrow_schema(), check_metadata=False)
     again = build_probes(PERSONAS, documents(*BASE), DocumentsConfig(), rng_seed=1)
@@ -86,7 +125,7 @@ def test_temporal_probe_gives_current_and_outdated_answers_in_time_order() -> No
     assert temporal["fact_id"] == F[4]
     assert temporal["answer"] == "Tulsa (earlier: Dallas)"
     assert temporal["evidence_document_ids"] == ["doc_0000000000000001", "doc_0000000000000003"]
-    assert "now, and before?" in temporal["question"]
+    assert temporal["question"] == "Where do I live now, and what was it before?"
 
 
 def test_temporal_probe_is_dropped_when_the_timeline_disagrees() -> None:
