@@ -20,7 +20,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from personafoundry.errors import ConfigError
 
@@ -100,11 +100,17 @@ class PersonasConfig(_Section):
     )
     enrich: bool = True
     max_rounds: int = Field(2, ge=1, description="generator attempts per persona")
-    facts_min: int = Field(6, ge=1)
-    facts_max: int = Field(10, ge=1)
+    facts_min: int = Field(10, ge=1, le=30, description="generated facts per persona, at least")
+    facts_max: int = Field(14, ge=1, le=30, description="generated facts per persona, at most")
     llm_judges: bool = Field(
         True, description="run the coherence/realism LLM judges after the deterministic gates"
     )
+
+    @model_validator(mode="after")
+    def _facts_range(self) -> PersonasConfig:
+        if self.facts_min > self.facts_max:
+            raise ValueError(f"facts_min {self.facts_min} > facts_max {self.facts_max}; swap them")
+        return self
 
 
 class ConverseConfig(_Section):
@@ -122,7 +128,10 @@ class ConverseConfig(_Section):
     facts_per_speaker: int = Field(2, ge=0, description="facts each speaker is asked to reveal")
     min_facts_used: int = Field(1, ge=0, description="facts each speaker must reveal")
     language: str = Field("en", description="expected language (ISO 639-1; en checked)")
-    max_rounds: int = Field(3, ge=1, description="generate + revise attempts")
+    max_rounds: int = Field(3, ge=1, description="generate + revise rounds per attempt")
+    max_attempts: int = Field(
+        1, ge=1, description="fresh drafts per pair once max_rounds fail (the attempt cap)"
+    )
     mode: Literal["one_call", "turn_by_turn"] = "turn_by_turn"
     judges: Literal["combined", "separate", "none"] = Field(
         "combined", description="LLM judges: one call for all, one call each, or off"
@@ -141,7 +150,10 @@ class DocumentsConfig(_Section):
     """Private documents per persona (planner, generator-critic loop) and their probes."""
 
     per_persona: int = Field(2, ge=0, description="fact-revealing documents per persona")
-    max_rounds: int = Field(3, ge=1)
+    max_rounds: int = Field(3, ge=1, description="generate + revise rounds per attempt")
+    max_attempts: int = Field(
+        1, ge=1, description="fresh drafts per document once max_rounds fail (the attempt cap)"
+    )
     accept_threshold: float = Field(3.0, ge=1, le=5, description="min score of each LLM judge")
     doc_types: list[str] = Field(default_factory=list, description="empty = whole catalog")
     catalog_path: str | None = Field(None, description="default: seeds/doc_types.toml")
@@ -222,6 +234,25 @@ class ReleaseConfig(_Section):
     )
 
 
+class OrchestrationConfig(_Section):
+    """Where shard tasks run; execution only, so it is left out of the config hash."""
+
+    task_runner: Literal["threads", "dask"] = Field(
+        "threads", description="threads = Prefect's thread pool here; dask = prefect-dask"
+    )
+    parallel_shards: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="shards of a stage in flight at once; default: enough to keep the "
+        "busiest endpoint's max_concurrency full",
+    )
+    dask_address: str = Field(
+        "", description="Dask scheduler (tcp://host:8786); empty = a LocalCluster here"
+    )
+    dask_workers: int = Field(2, ge=1, le=256, description="LocalCluster worker processes")
+
+
 class RunConfig(_Section):
     """The whole run: one object, passed to flows as their single parameter."""
 
@@ -237,12 +268,18 @@ class RunConfig(_Section):
     dedup: DedupConfig = DedupConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     release: ReleaseConfig = ReleaseConfig()
+    orchestration: OrchestrationConfig = OrchestrationConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     def config_hash(self) -> str:
-        """SHA-256 of the canonical config; recorded in run folders and manifests."""
-        text = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        """SHA-256 of the canonical config; recorded in run folders and manifests.
+
+        `orchestration` is left out: where shards run does not change a row, so a run moved
+        from threads to a Dask cluster keeps its run id and resumes its own checkpoints.
+        """
+        data = self.model_dump(mode="json", by_alias=True, exclude={"orchestration"})
+        text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
     def resolved_run_id(self) -> str:

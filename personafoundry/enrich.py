@@ -6,10 +6,12 @@ skeleton column and gain `narrative`, `traits`, `facts`, `critic_scores`, `round
 `model` and `prompt_version`.
 
 Decisions:
-- Name and demographics come from the skeleton (census sampling, names, seed loading);
-  the LLM writes prose and facts around them and may not change them. What a skeleton
-  lacks (seed demographics, a seed persona's name, traits) is filled first by
-  `personafoundry.persona_fill` (names and traits from data, never from the LLM).
+- Name and demographics come from the skeleton (census sampling, names, seed loading,
+  which samples seed demographics from the census conditionally on the seed text); the
+  LLM writes prose and facts around them and may not change them. Traits a skeleton
+  lacks are sampled by `personafoundry.persona_fill` (from data, never from the LLM).
+- A seed persona whose census/SSA name is already used in the release gets another one
+  (unless its text says the name); a census persona with a used name is dropped.
 - Seed personas: every seed sentence becomes a fact verbatim (split on sentence ends,
   categorised by keywords), inserted by code rather than copied by the model, so it is
   exact; a seed that contradicts its own skeleton is dropped before any generation.
@@ -49,14 +51,7 @@ from personafoundry.persona_critics import (
     seed_conflicts,
     validity_years,
 )
-from personafoundry.persona_fill import (
-    apply_fill,
-    fill_seed_demographics,
-    needs_fill,
-    reference_year,
-    sample_name,
-    sample_traits,
-)
+from personafoundry.persona_fill import reference_year, sample_name, sample_traits
 from personafoundry.persona_prompts import (
     generator_messages,
     load_categories,
@@ -159,7 +154,6 @@ class _Done:
     reason: str | None
     reviews: list[dict[str, Any]]
     rounds: int = 0
-    filled: bool = False
 
 
 async def enrich_personas(
@@ -188,8 +182,10 @@ async def enrich_personas(
         if gate:
             done.append(_stop(row["persona_id"], "name_unique", gate, (model, version, rng_seed)))
             continue
-        if row.get("name"):
+        if row.get("name") and row["name"] not in taken:
             taken.add(row["name"])
+        elif row.get("name"):
+            row = {**row, "name": None}
         pending.append(row)
     done += await asyncio.gather(
         *(_enrich_one(r, cfg, llm, rng_seed, model, version, taken) for r in pending)
@@ -203,7 +199,7 @@ async def enrich_personas(
         "accepted": len(accepted),
         "rejected": len(rejected),
         "rounds": sum(d.rounds for d in done),
-        "seed_filled": sum(d.filled for d in done),
+        "seed": sum(r.get("source") == "seed" for r in rows),
         "generator_failures": sum(r["expert"] == "generator" for r in reviews),
         "calls": int(
             after["requests"] + after["cache_hits"] - before["requests"] - before["cache_hits"]
@@ -226,9 +222,16 @@ async def enrich_personas(
 
 
 def _name_gate(row: dict[str, Any], taken: set[str]) -> str | None:
+    if row.get("source") == "seed" and row.get("age") is None:
+        return (
+            "seed_demographics_missing: load seed personas with "
+            "personafoundry.seeds.load_seed_personas (complete=True)"
+        )
     if not row.get("name"):
         return None if row.get("source") == "seed" else "missing_name: the skeleton has no name"
     if row["name"] in taken:
+        if row.get("source") == "seed" and row["name"] not in (row.get("seed_text") or ""):
+            return None  # a sampled seed name: `_enrich_one` draws an unused one
         return f"duplicate_name: {row['name']!r} is already used in this release"
     return None
 
@@ -279,13 +282,6 @@ async def _enrich_one(
     taken: set[str],
 ) -> _Done:
     pid, how = row["persona_id"], (model, version, rng_seed)
-    filled = needs_fill(row)
-    if filled:
-        result = await fill_seed_demographics(row, llm, seed=item_seed(rng_seed, pid, "fill"))
-        if not result.ok or result.value is None:
-            reason = f"seed_fill_failed: {result.error}"
-            return _stop(pid, "seed_fill", reason, how, str(result.error))
-        row = apply_fill(row, result.value)
     if not row.get("name"):  # a seed persona: sampled from census/SSA name tables, not the LLM
         row = {**row, "name": sample_name(row, rng_seed, taken)}
         if row["name"] is None:
@@ -300,14 +296,14 @@ async def _enrich_one(
     conflicts = seed_conflicts(context)
     if conflicts:
         reason = "seed_conflicts_with_profile: " + "; ".join(conflicts)
-        return replace(_stop(pid, "demographics", reason, how), filled=filled)
+        return _stop(pid, "demographics", reason, how)
     seed = item_seed(rng_seed, pid, "generate")
     spec = LoopSpec(
         "persona", persona_experts(judges=cfg.llm_judges), cfg.max_rounds, model, version, seed
     )
     outcome = await refine(pid, context, _generator(row, cfg, llm, seeds, seed), spec, llm)
     accepted = _accepted_row(row, outcome, model, version, rng_seed) if outcome.accepted else None
-    return _Done(pid, accepted, outcome.reason, outcome.reviews, outcome.rounds, filled)
+    return _Done(pid, accepted, outcome.reason, outcome.reviews, outcome.rounds)
 
 
 def _generator(

@@ -77,7 +77,7 @@ def load_categories() -> tuple[dict[str, dict[str, Any]], str]:
 
 def prompt_version() -> str:
     """Versions of every persona prompt, joined; recorded on rows and reviews."""
-    names = ("generate", "fill_seed", *JUDGE_PROMPTS)
+    names = ("generate", *JUDGE_PROMPTS)
     return "+".join(load_prompt(n).version for n in names)
 
 
@@ -220,10 +220,6 @@ def revision_messages(base: Messages, feedback: str) -> Messages:
     """
     revise = load_prompt("generate").text("revise", feedback=feedback)
     return [*base[:-1], {"role": "user", "content": f"{base[-1]['content']}\n\n{revise}"}]
-
-
-def seed_fill_messages(seed_text: str) -> Messages:
-    return load_prompt("fill_seed").messages(seed_text=seed_text)
 
 
 def numbered_facts(candidate: PersonaCandidate) -> str:

@@ -1,7 +1,7 @@
-"""Persona drafts and seed demographics for `tests/plausible.py`.
+"""Persona drafts (and the retired seed-fill reply) for `tests/plausible.py`.
 
-The draft obeys `personafoundry.persona_critics`: the given opener, the job mentioned, no
-spouse unless married, no job, car, rent or children for minors, validity years between
+Up to 15 facts (the default ledger asks 10-14). The draft obeys
+`personafoundry.persona_critics`: the given opener, the job mentioned, no spouse unless married, no job, car, rent or children for minors, validity years between
 birth and the reference year, one concrete first-person sentence per fact.
 """
 
@@ -125,6 +125,13 @@ ADULT: list[tuple[str, Fact]] = [
         "hobbies",
         lambda r, w: f"I ran the {_p(r)} Half Marathon in {r.choice(MONTHS)} {w.year(r, 16)}.",
     ),
+    ("habits", lambda r, w: f"I water the tomatoes on my {_p(r)} porch every {r.choice(DAYS)}."),
+    ("history", lambda r, w: f"I visited {_p(r)} with my cousin {_n(r)} in {w.year(r, 10)}."),
+    (
+        "finance",
+        lambda r, w: f"I keep ${r.randint(200, 900)} in a {r.choice(BRANDS)} savings account.",
+    ),
+    ("preferences", lambda r, w: f"My favorite team is the {_p(r)} Comets in the minor leagues."),
 ]
 YOUNG: list[tuple[str, Fact]] = [
     ("work", lambda r, w: _school(r, w)),
@@ -154,6 +161,9 @@ YOUNG: list[tuple[str, Fact]] = [
     ("history", lambda r, w: f"I learned to swim at the {_p(r)} YMCA in {w.year(r, 4)}."),
     ("location", lambda r, w: f"My family moved to {_p(r)} from {_p(r)} in {w.year(r, 0)}."),
     ("family", lambda r, w: f"My grandma {_n(r)} visits us from {_p(r)} every {r.choice(MONTHS)}."),
+    ("hobbies", lambda r, w: f"I collect {_p(r)} baseball cards in a green shoebox."),
+    ("preferences", lambda r, w: f"My favorite color is blue like my {_p(r)} backpack."),
+    ("history", lambda r, w: f"I visited the {_p(r)} Zoo with my aunt {_n(r)} in {w.year(r, 2)}."),
 ]
 
 

@@ -17,6 +17,7 @@ from personafoundry.enrich import EnrichResult, enrich_personas
 from personafoundry.ids import make_id
 from personafoundry.llm import LlmClient
 from personafoundry.schema import conform_table
+from personafoundry.seeds import load_seed_personas
 from schemas.personas import SCHEMA as PERSONAS
 from schemas.reviews import SCHEMA as REVIEWS
 
@@ -168,11 +169,21 @@ def test_invalid_generator_replies_are_recorded_as_failed_attempts(llm_server, c
     conform_table(result.reviews, REVIEWS)
 
 
-SEED_ROW = {
-    **{k: None for k in MARIA}, "persona_id": make_id("per", SEED, "seed-1"), "source": "seed",
-    "seed_text": "I have two beagles named Max and Ruby. I work as a nurse.",
-    "name": "Dana Whitfield", "traits": TRAITS,
-}  # fmt: skip
+SEED_CSV = (
+    "text,name,age,sex,marital_status\n"
+    '"I have two beagles named Max and Ruby. I work as a nurse. I live in Arizona.",'
+    "Dana Whitfield,41,Female,Divorced\n"
+)
+
+
+def seed_skeleton(tmp_path: Path, content: str = SEED_CSV) -> pa.Table:
+    """A seed persona as the pipeline loads it: census-conditional demographics filled in."""
+    path = tmp_path / "seeds.csv"
+    path.write_text(content)
+    table = load_seed_personas([path], rng_seed=SEED).table
+    return table.select([c.name for c in SKELETON_COLUMNS])
+
+
 SEED_DRAFT = {
     "narrative": [
         "My name is Dana Whitfield. I am 41 years old and I live in Tucson, Arizona.",
@@ -189,28 +200,32 @@ SEED_DRAFT = {
 }  # fmt: skip
 
 
-def test_seed_persona_gets_validated_demographics_and_verbatim_seed_facts(
+def test_seed_persona_keeps_its_stated_demographics_and_verbatim_seed_facts(
     llm_server, cfg, tmp_path
 ):
-    fill_bad = {"age": 41, "sex": "Female", "state": "Atlantis", "occupation": "nurse"}
-    fill_ok = {**fill_bad, "state": "AZ"}
-    script = Script(SeedDemographics=[fill_bad, fill_ok], PersonaDraft=[SEED_DRAFT],
-                    JudgeReply=[JUDGE_OK])  # fmt: skip
+    script = Script(PersonaDraft=[SEED_DRAFT], JudgeReply=[JUDGE_OK])
     llm_server.responder = script
-    result = run(cfg, tmp_path, skeletons(SEED_ROW))
+    result = run(cfg, tmp_path, seed_skeleton(tmp_path))
     row = result.table.to_pylist()[0]
     assert (row["age"], row["sex"], row["state"]) == (41, "Female", "Arizona")
-    assert row["occupation"] == "nurse" and row["employment_status"] == "Employed"
-    assert row["name"] == "Dana Whitfield"
-    assert [f["statement"] for f in row["facts"][:2]] == [
-        "I have two beagles named Max and Ruby.", "I work as a nurse."
+    assert row["occupation"] == "Registered Nurses" and row["employment_status"] == "Employed"
+    assert row["name"] == "Dana Whitfield" and row["census_vintage"].startswith("ACS 2023")
+    assert [f["statement"] for f in row["facts"][:3]] == [
+        "I have two beagles named Max and Ruby.", "I work as a nurse.", "I live in Arizona."
     ]  # fmt: skip
     assert [f["category"] for f in row["facts"][:2]] == ["family", "work"]
-    reask = script.seen["SeedDemographics"][1]["messages"][-1]["content"]
-    assert "'Atlantis' is not a US state" in reask
-    assert result.stats["seed_filled"] == 1
+    assert set(script.seen) == {"PersonaDraft", "JudgeReply"}  # demographics: no LLM call
+    assert result.stats["seed"] == 1
     prompt = script.seen["PersonaDraft"][0]["messages"][1]["content"]
     assert "- I work as a nurse." in prompt  # the model sees the seed as given truth
+
+
+def test_seed_without_demographics_is_dropped_with_a_reason(llm_server, cfg, tmp_path):
+    row = {**{k: None for k in MARIA}, "persona_id": make_id("per", SEED, "bare"),
+           "source": "seed", "seed_text": "I fix bikes.", "name": "Sam Doe"}  # fmt: skip
+    result = run(cfg, tmp_path, skeletons(row))
+    assert llm_server.requests == []
+    assert result.dropped["reason"][0].as_py().startswith("seed_demographics_missing")
 
 
 def test_seed_contradicting_its_skeleton_is_dropped_before_any_llm_call(llm_server, cfg, tmp_path):
@@ -258,17 +273,14 @@ def test_prompts_ask_for_the_configured_fact_count_and_guard_stereotypes(llm_ser
 
 
 def test_missing_traits_and_seed_names_are_sampled_from_data_not_the_llm(llm_server, cfg, tmp_path):
-    fill = {"age": 41, "sex": "Female", "state": "Arizona", "occupation": "nurse"}
-    unnamed = {**SEED_ROW, "name": None, "traits": None}
+    unnamed = seed_skeleton(tmp_path, SEED_CSV.replace("Dana Whitfield", ""))
+    sampled_at_load = unnamed["name"][0].as_py()
     census = {**MARIA, "traits": None}
     first, *rest = SEED_DRAFT["narrative"]
     first = first.replace("Dana Whitfield", "{}")
 
     def responder(payload: dict[str, Any]) -> dict[str, Any]:
-        name = schema_name(payload)
-        if name == "SeedDemographics":
-            return {"json": fill}
-        if name == "JudgeReply":
+        if schema_name(payload) == "JudgeReply":
             return {"json": JUDGE_OK}
         prompt = payload["messages"][1]["content"]
         if "Maria Lopez" in prompt:
@@ -277,18 +289,37 @@ def test_missing_traits_and_seed_names_are_sampled_from_data_not_the_llm(llm_ser
         return {"json": {**SEED_DRAFT, "narrative": [first.format(sampled), *rest]}}
 
     llm_server.responder = responder
-    result = run(cfg, tmp_path, skeletons(census, unnamed))
+    table = pa.concat_tables([skeletons(census), unnamed.cast(skeletons(census).schema)])
+    # the seed's census/SSA name is taken in the release: it gets another one, not a drop
+    result = run(cfg, tmp_path, table, reserved_names={sampled_at_load})
     rows = {r["source"]: r for r in result.table.to_pylist()}
     assert set(rows) == {"census", "seed"}, result.dropped.to_pylist()
     name = rows["seed"]["name"]
-    assert name and len(name.split()) >= 2 and name != "Maria Lopez"
+    assert name and len(name.split()) >= 2 and name not in ("Maria Lopez", sampled_at_load)
     for row in rows.values():
         assert set(row["traits"]) == set(TRAITS) and all(
             0 <= v <= 1 for v in row["traits"].values()
         )
-    again = run(cfg, tmp_path, skeletons(census, unnamed))
+    again = run(cfg, tmp_path, table, reserved_names={sampled_at_load})
     assert again.table.column("name").to_pylist() == result.table.column("name").to_pylist()
     assert again.table.column("traits").equals(result.table.column("traits"))
+
+
+def test_default_ledger_is_10_to_14_facts_within_the_token_budget(
+    llm_server, make_llm_config, tmp_path
+):
+    cfg = make_llm_config({})
+    assert (cfg.personas.facts_min, cfg.personas.facts_max) == (10, 14)
+    llm_server.responder = Script(PersonaDraft=[GOOD], JudgeReply=[JUDGE_OK])
+    result = run(cfg, tmp_path, skeletons(MARIA))
+    payload = next(p for p in llm_server.requests if schema_name(p) == "PersonaDraft")
+    facts = payload["response_format"]["json_schema"]["schema"]["properties"]["facts"]
+    assert (facts["minItems"], facts["maxItems"]) == (10, 14)
+    assert payload["max_tokens"] >= 45 * 14  # room for the longest ledger
+    # GOOD has 6 facts: the reply fails the 10-14 schema and is recorded, not accepted
+    assert result.table.num_rows == 0
+    errors = [r["error"] for r in result.reviews.to_pylist() if r["expert"] == "generator"]
+    assert errors and all("facts" in e for e in errors)
 
 
 def test_llm_judges_can_be_switched_off(llm_server, make_llm_config, tmp_path):
