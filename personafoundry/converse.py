@@ -152,10 +152,17 @@ async def judge_draft(st: Stage, draft: Draft, d: Dialogue, seed: int) -> list[V
 
 
 async def converse_one(st: Stage, d: Dialogue, examples: list[dict[str, Any]]) -> Outcome:
-    """Generate, judge and revise one conversation until accepted or out of rounds."""
+    """Generate, judge and revise one conversation until accepted or out of rounds.
+
+    After `max_rounds` rejected rounds a fresh attempt starts (no feedback, no kept turns,
+    new seeds), up to `max_attempts`; rounds are numbered across attempts.
+    """
     reviews: list[dict[str, Any]] = []
     feedback, keep, draft, verdicts, reason = "", (), None, [], None
-    for round_no in range(1, st.cfg.max_rounds + 1):
+    total = st.cfg.max_rounds * st.cfg.max_attempts
+    for round_no in range(1, total + 1):
+        if (round_no - 1) % st.cfg.max_rounds == 0:
+            feedback, keep = "", ()  # a fresh attempt
         seed = _seed(st.rng_seed, d.conversation_id, round_no)
         if st.cfg.mode == "one_call":
             result = await draft_one_call(d, feedback, examples, st.llm, st.prompt, seed)
@@ -176,7 +183,11 @@ async def converse_one(st: Stage, d: Dialogue, examples: list[dict[str, Any]]) -
         log.debug("converse: %s round %d %s", d.conversation_id, round_no, reason)
         feedback = revision_request(verdicts)
         keep = draft.turns[: first_flagged_turn(verdicts)]
-    return Outcome(d, False, draft, st.cfg.max_rounds, verdicts, reviews, reason)
+    if st.cfg.max_attempts > 1:
+        reason = (
+            f"attempt cap reached ({st.cfg.max_attempts} x {st.cfg.max_rounds} rounds): {reason}"
+        )
+    return Outcome(d, False, draft, total, verdicts, reviews, reason)
 
 
 def _exemplar_of(o: Outcome) -> dict[str, Any]:
@@ -249,7 +260,10 @@ def _stats(
         for k in ("prompt_tokens", "completion_tokens")
     )
     stats |= {
-        "pairs": len(outcomes) + dropped, "accepted": len(accepted),
+        "pairs": len(outcomes) + dropped, "requested": len(outcomes) + dropped,
+        "shortfall": len(outcomes) + dropped - len(accepted),
+        "stopped.attempt_cap": len(outcomes) - len(accepted),
+        "stopped.unknown_persona": dropped, "accepted": len(accepted),
         "rejected": len(outcomes) - len(accepted) + dropped,
         "acceptance_rate": len(accepted) / len(outcomes) if outcomes else 0.0,
         "rounds": sum(o.rounds for o in outcomes),
@@ -342,9 +356,14 @@ async def generate_conversations(
     )
     stats = _stats(st, outcomes, before, len(missing))
     log.info(
-        "converse: accepted=%d rejected=%d rounds=%d",
+        "converse: requested=%d accepted=%d rounds=%d%s",
+        stats["requested"],
         stats["accepted"],
-        stats["rejected"],
         stats["rounds"],
+        f"; short by {stats['shortfall']:.0f}: attempt cap ({cfg.max_attempts} x "
+        f"{cfg.max_rounds} rounds) reached for {stats['stopped.attempt_cap']:.0f} pairs, "
+        f"{stats['stopped.unknown_persona']:.0f} pairs name unknown personas"
+        if stats["shortfall"]
+        else "",
     )
     return ConverseResult(table, reviews, dropped, stats, pool)

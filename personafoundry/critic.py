@@ -8,7 +8,10 @@ every earlier verdict passed, since a candidate that fails a gate will be revise
 and judging it would pay for tokens that cannot change the outcome.
 
 A candidate is accepted when every verdict passed. Otherwise the generator is asked
-again with the failed verdicts' feedback, up to `max_rounds` attempts. Every verdict of
+again with the failed verdicts' feedback, up to `max_rounds` rounds; an item still
+rejected then starts over from a fresh draft (no feedback, new seeds), up to `attempts`
+times, so a stage asked for N accepted items gets N unless that attempt cap is reached
+(the outcome's `reason` then says so). Rounds are numbered across attempts. Every verdict of
 every round becomes a row of the `reviews` table (`schemas/reviews.py`), including
 failed generator attempts (`expert="generator"`, with the reason in `error`), so
 researchers can study the critic and nothing disappears silently.
@@ -118,6 +121,7 @@ class LoopSpec:
     prompt_version: str
     seed: int
     extra: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 1
 
 
 def feedback_text(verdicts: list[Verdict]) -> str:
@@ -156,17 +160,20 @@ async def refine(
     spec: LoopSpec,
     llm: LlmClient,
 ) -> LoopOutcome[C]:
-    """Generate, judge and revise one item until accepted or out of rounds.
+    """Generate, judge and revise one item until accepted or out of rounds and attempts.
 
     `generate(feedback, round)` returns the generator's result; `feedback` is None on the
-    first round and the critics' revision request afterwards.
+    first round of each attempt and the critics' revision request afterwards.
     """
     reviews: list[dict[str, Any]] = []
     feedback: str | None = None
     candidate: C | None = None
     verdicts: list[Verdict] = []
     reason: str | None = None
-    for round_no in range(1, spec.max_rounds + 1):
+    total = spec.max_rounds * spec.attempts
+    for round_no in range(1, total + 1):
+        if (round_no - 1) % spec.max_rounds == 0:
+            feedback = None  # a fresh attempt
         result = await generate(feedback, round_no)
         if not result.ok:
             verdicts = [Verdict(GENERATOR_EXPERT, None, False, "no valid draft", result.error)]
@@ -183,7 +190,9 @@ async def refine(
         failed = [v.expert for v in verdicts if not v.passed]
         reason = "rejected by " + ", ".join(failed)
         feedback = feedback_text(verdicts)
-    return LoopOutcome(item_id, False, candidate, spec.max_rounds, verdicts, reviews, reason)
+    if spec.attempts > 1:
+        reason = f"attempt cap reached ({spec.attempts} x {spec.max_rounds} rounds): {reason}"
+    return LoopOutcome(item_id, False, candidate, total, verdicts, reviews, reason)
 
 
 def _review_rows(

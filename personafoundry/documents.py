@@ -234,7 +234,10 @@ async def _write_one(row: dict[str, Any], persona: dict[str, Any] | None, st: _S
     if isinstance(ctx, str):
         return _Done(None, ctx, [])
     seed = item_seed(st.rng_seed, row["document_id"])
-    spec = LoopSpec("document", st.experts, st.cfg.max_rounds, st.model, st.version, seed)
+    spec = LoopSpec(
+        "document", st.experts, st.cfg.max_rounds, st.model, st.version, seed,
+        attempts=st.cfg.max_attempts,
+    )  # fmt: skip
     generate = _generator(
         ctx, st.prompts["generate"], st.llm, seed, st.cfg.show_examples, st.cfg.repair_totals
     )
@@ -300,8 +303,22 @@ async def generate_documents(
         "repaired_totals": sum(d.repairs for d in done),
         "requests": int(after.get("requests", 0) - before.get("requests", 0)),
         "cached": int(after.get("cache_hits", 0) - before.get("cache_hits", 0)),
+        "requested": len(rows),
+        "shortfall": len(dropped),
+        "stopped.attempt_cap": sum(
+            bool(d.reason) and d.reason.startswith(("rejected", "generator", "attempt cap"))
+            for d in done
+            if d.doc is None
+        ),
     }
-    log.info("documents: accepted=%d rejected=%d", stats["accepted"], stats["rejected"])
+    stats["stopped.unplannable"] = stats["shortfall"] - stats["stopped.attempt_cap"]
+    log.info(
+        "documents: requested=%d accepted=%d%s", stats["requested"], stats["accepted"],
+        f"; short by {stats['shortfall']}: attempt cap ({cfg.max_attempts} x {cfg.max_rounds} "
+        f"rounds) reached for {stats['stopped.attempt_cap']}, "
+        f"{stats['stopped.unplannable']} could not be written (see dropped reasons)"
+        if stats["shortfall"] else "",
+    )  # fmt: skip
     return DocumentsResult(
         table=table,
         reviews=pa.Table.from_pylist(reviews, schema=get_schema("reviews").arrow_schema()),

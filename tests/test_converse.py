@@ -341,6 +341,34 @@ def test_turn_by_turn_prompts_show_no_exemplar_lines(llm_server, llm_config, tmp
     assert not any(line[:40] in p for line in hand for p in prompts)
 
 
+def test_a_fresh_attempt_after_the_rounds_fail_reaches_the_requested_count(
+    llm_server, llm_config, tmp_path
+):
+    good = [{"speaker": s, "text": t} for s, t in zip(["Maria", "John"] * 2, TURNS, strict=True)]
+    bad = [{**t, "text": t["text"] + " Right, [name]?"} for t in good]
+    talk = Talk(drafts=[{"turns": bad}, {"turns": bad}, {"turns": good}])
+    llm_server.responder = talk
+    result = run(llm_config, tmp_path, mode="one_call", max_rounds=2, max_attempts=2)
+    assert result.stats["requested"] == 1 and result.stats["accepted"] == 1
+    assert result.stats["shortfall"] == 0 and result.table["rounds"][0].as_py() == 3
+    prompts = [p["messages"][-1]["content"] for p in talk.calls["OneCallReply"]]
+    assert "earlier draft was rejected" in prompts[1]  # round 2 revises
+    assert "earlier draft was rejected" not in prompts[2]  # round 3 starts over
+    seeds = [p["seed"] for p in talk.calls["OneCallReply"]]
+    assert len(set(seeds)) == 3
+
+
+def test_the_attempt_cap_is_reported_when_it_stops_short(llm_server, llm_config, tmp_path):
+    llm_server.responder = Talk(turns=[t + " Right, [name]?" for t in TURNS])
+    result = run(llm_config, tmp_path, max_rounds=2, max_attempts=2)
+    assert result.table.num_rows == 0
+    assert result.stats["shortfall"] == 1 and result.stats["stopped.attempt_cap"] == 1
+    [dropped] = result.dropped.to_pylist()
+    assert dropped["reason"].startswith("attempt cap reached (2 x 2 rounds): rejected by")
+    assert dropped["rounds"] == 4
+    assert {r["round"] for r in result.reviews.to_pylist()} == {1, 2, 3, 4}
+
+
 @pytest.mark.parametrize("mode", ["turn_by_turn", "one_call"])
 def test_rerun_is_deterministic_and_served_from_cache(llm_server, llm_config, tmp_path, mode):
     turns = [{"speaker": s, "text": t} for s, t in zip(["Maria", "John"] * 2, TURNS, strict=True)]

@@ -244,6 +244,27 @@ def test_bad_total_is_revised_with_the_critics_feedback(
     assert doc["revealed_fact_ids"] == [PICKLEBALL["fact_id"]]  # verified by the fact check
 
 
+def test_a_fresh_attempt_follows_failed_rounds_and_the_cap_is_reported(
+    llm_server: Any, llm_config: RunConfig, tmp_path: Path
+) -> None:
+    def draft(n: int) -> dict[str, Any]:
+        items = [{"name": "Pickleball paddle", "price": 40.0}, {"name": "Balls 6pk", "price": 9.5}]
+        total = 49.5 if n == 3 else 52.0
+        return {"merchant": "Dick's", "date": "2024-03-02", "items": items, "total": total}
+
+    llm_server.responder = responder(draft, evidence="Pickleball paddle")
+    plan = plan_table("receipt", [PICKLEBALL])
+    over = {"repair_totals": False, "max_rounds": 2}
+    result = run(llm_config, tmp_path, plan, max_attempts=2, **over)
+    assert result.stats["accepted"] == 1 and result.stats["shortfall"] == 0
+    assert result.table.to_pylist()[0]["rounds"] == 3
+    asks = [p for p in llm_server.requests if schema_name(p) == "ReceiptDoc"]
+    assert asks[2]["messages"] == asks[0]["messages"]  # round 3 starts over, no feedback
+    assert asks[2]["seed"] != asks[0]["seed"]
+    capped = run(llm_config, tmp_path / "capped", plan, max_attempts=1, **over)
+    assert capped.stats["shortfall"] == 1 and capped.stats["stopped.attempt_cap"] == 1
+
+
 def test_fact_check_quote_not_in_the_document_does_not_verify(
     llm_server: Any, llm_config: RunConfig, tmp_path: Path
 ) -> None:
