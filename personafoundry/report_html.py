@@ -121,10 +121,13 @@ def _generation(f: dict[str, Any], out: Path) -> str:
         + "<h3>Tokens and cost</h3>"
         + f"<p>{g['tokens_total']:,} tokens paid, ${g['cost_usd_total']:.4f}.</p>"
         + table(["role", "model", "requests", "prompt", "completion", "cost USD"], tokens)
-        + (f'<p class="note">{esc(note)}</p>' if note else "")
-        + table(
-            ["stage", "role/model", "requests", "cache hits", "prompt", "completion", "USD"],
-            by_stage,
+        + (
+            f'<p class="note">{esc(note)}</p>'
+            if note
+            else table(
+                ["stage", "role/model", "requests", "cache hits", "prompt", "completion", "USD"],
+                by_stage,
+            )
         )
         + image(f, out, "tokens.png")
     )
@@ -170,10 +173,23 @@ def _diversity(f: dict[str, Any], out: Path) -> str:
     )
 
 
+FUNNEL_LABELS = {
+    "personas": "personas examined",
+    "sampled": "personas sampled (not all)",
+    "facts": "facts in their ledgers",
+    "planned": "facts planned in a document",
+    "in_accepted_documents": "planned facts in an accepted document",
+    "verified_of_planned": "planned facts verified revealed",
+    "verified": "facts verified revealed (revealed_fact_ids)",
+    "probed": "facts with a direct or temporal probe",
+    "plan_reproduced": "plan recomputed matches the documents",
+}
+
+
 def _faithfulness(f: dict[str, Any], out: Path) -> str:
     fa = f["faithfulness"]
     funnel = fa.get("funnel") or {}
-    rows = [[k, v] for k, v in funnel.items() if k not in ("plan_note",)]
+    rows = [[FUNNEL_LABELS.get(k, k), v] for k, v in funnel.items() if k != "plan_note"]
     note = funnel.get("plan_note")
     return (
         table(["measure", "value"], rows)
@@ -198,7 +214,11 @@ def _skew(f: dict[str, Any], out: Path) -> str:
     return (
         f"<p>Rule: {esc(s['rule'])}.</p>"
         + head
-        + table(["group", "value", "n", "measure", "group", "whole", "difference"], flags)
+        + (
+            table(["group", "value", "n", "measure", "group", "whole", "difference"], flags)
+            if flags
+            else ""
+        )
         + image(f, out, "skew.png")
     )
 
@@ -211,6 +231,8 @@ def _dedup(f: dict[str, Any], out: Path) -> str:
         examples += [
             [t, e["item_id"], e["kept_id"], e["similarity"], e["kept_text"]] for e in x["examples"]
         ]
+    if not rows:
+        return "<p>No near-duplicates were removed.</p>"
     return (
         table(["table", "clusters", "rows removed", "mean similarity"], rows)
         + table(["table", "removed", "kept", "similarity", "kept text"], examples)

@@ -123,8 +123,9 @@ def plot_acceptance(f: dict[str, Any], path: Path) -> str | None:
     stages, experts = gen.get("stages") or {}, gen.get("experts") or {}
     if not stages:
         return None
-    fig = Figure(figsize=(12, 5 + 0.18 * len(experts)), layout="constrained")
-    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    fig = Figure(figsize=(12, 3 + 0.22 * len(experts)), layout="constrained")
+    grid = fig.add_gridspec(1, 3)
+    ax1, ax2 = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1:])
     names = list(stages)
     ax1.bar(names, [stages[n]["acceptance_rate"] for n in names], color=SAMPLED)
     for i, n in enumerate(names):
@@ -266,7 +267,8 @@ def plot_skew(f: dict[str, Any], path: Path) -> str | None:
         labels, grid = [], []
         for group, table in (skew.get(kind) or {}).items():
             for value, row in table.items():
-                labels.append(short(f"{group}={value} (n={row.get('n', row.get('facts'))})"))
+                n = row.get("n", row.get("facts"))
+                labels.append(f"{short(f'{group}: {value}', 28)} (n={n})")
                 if kind == "traits":
                     grid.append([(row[t] - overall[t]) / (sd.get(t) or 1) for t in cols])
                 else:
