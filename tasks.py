@@ -8,12 +8,18 @@ Decision: a stdlib Python script rather than a Makefile, because a fresh machine
 promised Python and pip. The venv is `.venv/`; it is reinstalled whenever pyproject.toml
 changes (a stamp file holds its hash). Extra arguments go to the underlying command
 (`python3 tasks.py test -m "not embedded"`).
+
+`test` also installs Debian's `chromium` when `/usr/bin/chromium` is missing, `apt-get`
+exists and we run as root (`apt-get update` only if the install fails without it): the
+dataset-report test renders `report.html` in headless Chromium and fails without it,
+unless PERSONAFOUNDRY_NO_CHROMIUM=1 is set.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +28,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".personafoundry-installed"
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 def sh(*cmd: str | Path) -> int:
@@ -55,8 +62,33 @@ def demo(args: list[str]) -> int:
     return sh(BIN / "personafoundry", "run", "--config", "configs/demo.toml", *args)
 
 
+def ensure_chromium() -> None:
+    """Install Debian's chromium for the report render test, when missing and possible."""
+    if CHROMIUM.exists() or os.environ.get("PERSONAFOUNDRY_NO_CHROMIUM") == "1":
+        return
+    apt = shutil.which("apt-get")
+    consequence = (
+        "tests/test_report.py's headless render test will fail; install Debian's chromium "
+        "or set PERSONAFOUNDRY_NO_CHROMIUM=1 to skip it."
+    )
+    if not apt or os.geteuid() != 0:
+        why = "apt-get is not available" if not apt else "not running as root"
+        print(f"chromium: {CHROMIUM} is missing and {why}; {consequence}", file=sys.stderr)
+        return
+    print(f"chromium: {CHROMIUM} is missing; installing Debian's chromium with apt-get", flush=True)
+    os.environ.setdefault("DEBIAN_FRONTEND", "noninteractive")
+    install = (apt, "install", "-y", "--no-install-recommends", "chromium")
+    if sh(*install) == 0:
+        return
+    print("chromium: install failed; refreshing the package lists and retrying", flush=True)
+    if sh(apt, "update") or sh(*install):
+        print(f"chromium: apt-get could not install it (output above); {consequence}",
+              file=sys.stderr)  # fmt: skip
+
+
 def test(args: list[str]) -> int:
     ensure_env()
+    ensure_chromium()
     code = sh(BIN / "python", "-m", "pytest", *args)
     if code == 5:
         print("pytest collected no tests: failing on purpose.", file=sys.stderr)
