@@ -42,6 +42,10 @@ FACTS = (
     "My favorite song is Here Comes the Sun by the Beatles.",
     "I watched the 2019 fireworks from Cedar Hill.",
     "My lucky number is 7.",
+    "I keep a jar of Jif peanut butter in my desk.",
+    "I learned to swim at the Lincoln Park pool.",
+    "My go-to pizza place is Gino's on 5th Avenue.",
+    "I still have a Polaroid camera from Aunt June.",
 )
 
 
@@ -57,7 +61,7 @@ def persona_reply(payload: dict[str, Any]) -> dict[str, Any]:
         "I walk to the park on Sundays and read the paper with a cup of tea at 7 a.m.",
         "My best friend Sam and I have known each other for many years now.",
     ]
-    facts = [{"category": "history", "statement": s} for s in FACTS[:6]]
+    facts = [{"category": "history", "statement": s} for s in FACTS]
     return {"json": {"narrative": narrative, "facts": facts}}
 
 
@@ -80,12 +84,13 @@ def serve(latency: float) -> None:
 
 
 async def run(base_url: str, personas: int, concurrency: int, cache_dir: Path) -> dict:
+    """Enrich `personas` census skeletons with the default ledger (10-14 facts)."""
     settings = LlmEndpoint(base_url=base_url, model="bench", max_concurrency=concurrency,
                            timeout_s=60, max_tokens=400)  # fmt: skip
     endpoints = {r: Endpoint(r, base_url, "bench", "openai", base_url, settings)
                  for r in ("generator", "critic")}  # fmt: skip
     skeletons = sample_personas(personas, PersonasConfig(), rng_seed=1).table
-    cfg = PersonasConfig(facts_min=6, facts_max=8, max_rounds=2)
+    cfg = PersonasConfig(max_rounds=2)
     async with LlmClient(endpoints, ResponseCache(cache_dir / "c.sqlite"), run_id="b") as llm:
         cpu0, wall0 = time.process_time(), time.perf_counter()
         result = await enrich_personas(skeletons, cfg, llm, rng_seed=1)
@@ -94,6 +99,35 @@ async def run(base_url: str, personas: int, concurrency: int, cache_dir: Path) -
     reasons = Counter(r.split(":")[0] for r in result.dropped.column("reason").to_pylist())
     return {"wall_s": wall, "cpu_s": cpu, "requests": requests, "reasons": dict(reasons),
             **result.stats}  # fmt: skip
+
+
+def measure(personas: int, concurrency: int, latency: float) -> dict[str, Any]:
+    """Start the loopback server in a child process, enrich, and compare with the ideal."""
+    child = subprocess.Popen([sys.executable, __file__, "--serve", "--latency", str(latency)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        base_url = json.loads(child.stdout.readline())["base_url"]
+        with tempfile.TemporaryDirectory() as tmp:
+            out = asyncio.run(run(base_url, personas, concurrency, Path(tmp)))
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)
+    ideal = out["requests"] * latency / concurrency
+    return {
+        "personas": personas,
+        "concurrency": concurrency,
+        "latency_s": latency,
+        "requests": out["requests"],
+        "accepted": out["accepted"],
+        "rejected": out["rejected"],
+        "rejected_reasons": out["reasons"],
+        "wall_s": round(out["wall_s"], 3),
+        "ideal_s": round(ideal, 3),
+        "efficiency": round(ideal / out["wall_s"], 3),
+        "target": 0.85,
+        "client_cpu_s": round(out["cpu_s"], 3),
+        "personas_per_s": round(personas / out["wall_s"], 2),
+    }
 
 
 def main() -> None:
@@ -108,32 +142,7 @@ def main() -> None:
         return serve(args.latency)
     if args.quick:
         args.personas, args.concurrency = 64, 16
-    child = subprocess.Popen([sys.executable, __file__, "--serve", "--latency", str(args.latency)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        base_url = json.loads(child.stdout.readline())["base_url"]
-        with tempfile.TemporaryDirectory() as tmp:
-            out = asyncio.run(run(base_url, args.personas, args.concurrency, Path(tmp)))
-    finally:
-        child.stdin.close()
-        child.wait(timeout=30)
-    ideal = out["requests"] * args.latency / args.concurrency
-    report = {
-        "personas": args.personas,
-        "concurrency": args.concurrency,
-        "latency_s": args.latency,
-        "requests": out["requests"],
-        "accepted": out["accepted"],
-        "rejected": out["rejected"],
-        "rejected_reasons": out["reasons"],
-        "wall_s": round(out["wall_s"], 3),
-        "ideal_s": round(ideal, 3),
-        "efficiency": round(ideal / out["wall_s"], 3),
-        "target": 0.85,
-        "client_cpu_s": round(out["cpu_s"], 3),
-        "personas_per_s": round(args.personas / out["wall_s"], 2),
-    }
-    print(json.dumps(report))
+    print(json.dumps(measure(args.personas, args.concurrency, args.latency)))
 
 
 if __name__ == "__main__":

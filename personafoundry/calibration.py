@@ -5,8 +5,9 @@ For every attribute: target share, sampled share and total variation distance
 18+, marital status by sex 15+, employment 16+, occupation group among the employed,
 state vs PEP 2023); two-way targets (sex by age group, marital status by sex); descriptive
 cross-tabs; the count of every consistency rule's violations (`rules.toml`, must be 0);
-and, once personas are enriched, Big Five means and fact categories by sex and race so
-users can see skew (the stereotype guard).
+and, once personas are enriched, Big Five mean/sd and fact-category shares by sex, race
+and age group over all enriched personas (census and seed), so users can see skew (the
+stereotype guard).
 
 Decisions:
 - Only `source == "census"` rows are compared; seed personas describe their seed file.
@@ -286,7 +287,7 @@ def calibration_report(table: pa.Table, *, cfg: PersonasConfig | None = None) ->
         "rule_violations": violations,
         "rule_violations_total": int(sum(violations.values())),
         "cross_tabs": _cross_tabs(df, age),
-        "skew": _skew(census),
+        "skew": _skew(table),
     }
     return CalibrationReport(data)
 
@@ -311,25 +312,50 @@ def _cross_tabs(df: pd.DataFrame, age: pd.Series) -> dict[str, dict]:
     return out
 
 
+SKEW_AGE_BINS = (0, 18, 35, 65)  # under 18 / 18-34 / 35-64 / 65+
+
+
 def _skew(table: pa.Table) -> dict[str, dict]:
-    """Big Five means and fact-category shares by sex and race, once enriched."""
+    """Big Five mean/sd, fact-category shares and persona counts by sex, race and age group.
+
+    Over every enriched persona (census and seed), so users can see whether generated
+    facts or traits skew by group (the stereotype guard: traits are sampled independently
+    of demographics, so their group means should differ only by sampling noise).
+    `fact_category_gap_by_<group>`: per group, the largest |group share - overall share|
+    over the categories.
+    """
     out: dict[str, dict] = {}
     if table.num_rows == 0:
         return out
-    df = table.select(["sex", "race_ethnicity", "traits", "facts"]).to_pandas()
+    df = table.select(["sex", "race_ethnicity", "age", "traits", "facts"]).to_pandas()
+    df = df[df["traits"].notna() | (df["facts"].map(len) > 0)]  # enriched personas only
+    if df.empty:
+        return out
+    labels = ["under 18", "18-34", "35-64", "65+"]
+    df["age_group"] = pd.cut(df["age"], [*SKEW_AGE_BINS, 1000], right=False, labels=labels)
+    df["age_group"] = df["age_group"].astype(str)
     has_traits = df["traits"].notna()
-    for group in ("sex", "race_ethnicity"):
+    facts = df[["facts", "sex", "race_ethnicity", "age_group"]].explode("facts").dropna()
+    cats = facts["facts"].map(lambda f: f["category"]) if len(facts) else None
+    for group in ("sex", "race_ethnicity", "age_group"):
+        out[f"personas_by_{group}"] = {
+            "n": {str(k): int(v) for k, v in df[group].value_counts().items()}
+        }
         if has_traits.any():
             traits = pd.DataFrame(list(df.loc[has_traits, "traits"]), index=df.index[has_traits])
-            means = traits.groupby(df.loc[has_traits, group]).mean()
-            out[f"traits_mean_by_{group}"] = {
-                c: {str(i): float(v) for i, v in means[c].items()} for c in TRAITS if c in means
-            }
-        facts = df[["facts", group]].explode("facts").dropna()
-        if len(facts):
-            cats = facts["facts"].map(lambda f: f["category"])
+            by = traits.groupby(df.loc[has_traits, group])
+            for stat, frame in (("mean", by.mean()), ("sd", by.std(ddof=0))):
+                out[f"traits_{stat}_by_{group}"] = {
+                    c: {str(i): float(v) for i, v in frame[c].items()} for c in TRAITS if c in frame
+                }
+        if cats is not None:
             tab = pd.crosstab(facts[group], cats, normalize="index")
             out[f"fact_categories_by_{group}"] = {
                 str(c): {str(i): float(v) for i, v in tab[c].items()} for c in tab.columns
+            }
+            overall = cats.value_counts(normalize=True).reindex(tab.columns, fill_value=0.0)
+            gap = (tab - overall).abs().max(axis=1)
+            out[f"fact_category_gap_by_{group}"] = {
+                "max_gap": {str(i): float(v) for i, v in gap.items()}
             }
     return out

@@ -112,6 +112,16 @@ def test_skew_tables_appear_once_enriched(sample: pa.Table) -> None:
     )
     t = t.set_column(t.schema.get_field_index("traits"), t.schema.field("traits"), traits)
     t = t.set_column(t.schema.get_field_index("facts"), t.schema.field("facts"), facts)
-    skew = calibration_report(t).to_json()["skew"]
+    seeds = t.slice(0, 50).set_column(1, t.schema.field("source"), pa.array(["seed"] * 50))
+    report = calibration_report(pa.concat_tables([t.slice(50), seeds]))
+    skew = report.to_json()["skew"]
     assert skew["traits_mean_by_sex"]["openness"]["Male"] == pytest.approx(0.5)
+    assert skew["traits_sd_by_age_group"]["openness"]["18-34"] == pytest.approx(0.0)
     assert skew["fact_categories_by_race_ethnicity"]["work"]
+    assert sum(skew["personas_by_sex"]["n"].values()) == 200  # seed personas included
+    assert set(skew["fact_category_gap_by_sex"]["max_gap"].values()) == {0.0}
+    assert "## fact_categories_by_age_group" in report.to_markdown()
+
+
+def test_no_skew_tables_before_enrichment(sample: pa.Table) -> None:
+    assert calibration_report(sample.slice(0, 100)).to_json()["skew"] == {}
