@@ -1,4 +1,4 @@
-"""The end-to-end pipeline: every stage flow in order, one embedded server for all."""
+"""The end-to-end pipeline: every stage flow in order, one embedded server and cluster for all."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from flows.documents import documents_flow
 from flows.personas import personas_flow
 from flows.probes import probes_flow
 from flows.release import release_flow
+from flows.scale import open_cluster
 from flows.shards import llm_context
 from personafoundry import settings
 from personafoundry.cache import ResponseCache
@@ -31,9 +32,12 @@ def pipeline_flow(cfg: RunConfig) -> dict:
     """Personas -> dedup -> conversations -> documents -> dedup -> probes -> release."""
     settings.configure()
     store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
-    store.write_json("config.json", {"sha256": cfg.config_hash(),
-                                     "config": cfg.model_dump(mode="json", by_alias=True)})
-    with open_endpoints(cfg.llm, cfg.embedded) as endpoints:
+    store.write_json(
+        "config.json",
+        {"sha256": cfg.config_hash(), "config": cfg.model_dump(mode="json", by_alias=True)},
+    )
+    # One Dask cluster (when configured) and one embedded server for all stages.
+    with open_cluster(cfg), open_endpoints(cfg.llm, cfg.embedded) as endpoints:
         ctx = llm_context(cfg, endpoints)
         stats = {"personas": personas_flow(cfg)}
         stats["dedup_personas"] = dedup_flow(cfg, ["personas"])
@@ -49,5 +53,10 @@ def pipeline_flow(cfg: RunConfig) -> dict:
     store.write_json("run_info.json", run_info)  # `release cut --from RUN` merges it
     release_path = release_flow(cfg, run_info)
     usage = {f"{row['role']}/{row['model']}": row for row in ledger}  # paid, over all resumes
-    return {"run_id": store.run_id, "release_path": release_path, "usage": usage,
-            "stats": stats, "demo_query": DEMO_QUERY}
+    return {
+        "run_id": store.run_id,
+        "release_path": release_path,
+        "usage": usage,
+        "stats": stats,
+        "demo_query": DEMO_QUERY,
+    }

@@ -12,8 +12,8 @@ from personafoundry.config import RunConfig
 from personafoundry.dedup_index import INDEX_FILE
 from personafoundry.release import cut_release
 from personafoundry.schema import empty_table
-from schemas import TABLES
 from personafoundry.validate import validate_tables
+from schemas import TABLES
 
 STAGE_TABLES = {
     "personas": ("personas_dedup", "personas"),

@@ -1,10 +1,13 @@
 """Shared wiring for stage flows: sharding, checkpoints, the LLM shard task, progress.
 
-A shard is one Prefect task whose LLM calls run concurrently inside it. Shards run one
-after another by default: the gateway already keeps `max_concurrency` requests in
-flight, and the per-endpoint limit then holds for the whole run. A shard whose
-checkpoint exists (same input fingerprint) is skipped, so a rerun or `--resume` only
-does what is missing; within a shard, the response cache makes re-done calls free.
+A shard is one Prefect task whose LLM calls run concurrently inside it. The missing shards
+of a stage are submitted together to the task runner of `orchestration.task_runner`
+(`flows/scale.py`), which keeps `parallel_shards` of them in flight; their calls share
+each endpoint's `max_concurrency`, so the limit holds for the stage, not per shard.
+Results are gathered in shard order, and a stage's tables are read back from the
+checkpoints in shard order, so they are the same whatever runner and timing. A shard
+whose checkpoint exists (same input fingerprint) is skipped, so a rerun or `--resume`
+only does what is missing; within a shard, the response cache makes re-done calls free.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NONE
 
+from flows.scale import shard_runner
+from personafoundry.cache import ResponseCache
 from personafoundry.checkpoint import RunStore
 from personafoundry.config import RunConfig
 from personafoundry.errors import BudgetExceeded, EndpointError
@@ -98,20 +103,51 @@ def run_llm_stage(
     make_work: Callable[[pa.Table], Callable[[LlmClient], Awaitable[Any]]],
     section: Any,
 ) -> StageOutput:
-    """Shard `items`, run missing shards, and return the stage's combined checkpoints."""
+    """Shard `items`, run missing shards on the task runner, return the combined checkpoints."""
     shards = split(items, cfg.shard_size)
     section_hash = stable_hash(section.model_dump(mode="json"))
-    started, done_items = time.monotonic(), 0
+    todo = []
     for number, shard in enumerate(shards):
         fingerprint = stable_hash([stage, section_hash, shard.column(id_column).to_pylist()])
         if store.has_shard(stage, number, fingerprint):
             log.info("%s: shard %d/%d already done, skipped", stage, number + 1, len(shards))
-            continue
-        stats = llm_shard(stage, number, fingerprint, store, ctx, make_work(shard))
-        done_items += shard.num_rows
-        log.info("%s: shard %d/%d %s%s", stage, number + 1, len(shards), _brief(stats),
-                 _eta(started, done_items, sum(s.num_rows for s in shards[number + 1:])))
+        else:
+            todo.append((number, shard, fingerprint))
+    if todo:
+        ResponseCache(ctx.cache_path).close()  # create it (WAL) before workers race to
+        busiest = max(ep.settings.max_concurrency for ep in ctx.endpoints.values())
+        with shard_runner(cfg, busiest, len(todo)) as (runner, processes):
+            shard_ctx = ctx.split_limits(processes)
+            futures = [
+                runner.submit(llm_shard, {"stage": stage, "shard": number,
+                                          "fingerprint": fingerprint, "store": store,
+                                          "ctx": shard_ctx, "work": make_work(shard)})
+                for number, shard, fingerprint in todo
+            ]  # fmt: skip
+            gather(stage, len(shards), todo, futures)
     return collect(store, stage)
+
+
+def gather(stage: str, total: int, todo: list, futures: list) -> None:
+    """Wait for every shard in shard order, logging progress; then raise the first failure.
+
+    Waiting for all before raising lets in-flight shards commit their checkpoints, so a
+    run stopped by the budget or a dead endpoint resumes with as little to redo as possible.
+    """
+    started, done_items, failure = time.monotonic(), 0, None
+    remaining = sum(shard.num_rows for _, shard, _ in todo)
+    for (number, shard, _), future in zip(todo, futures, strict=True):
+        try:
+            stats = future.result()
+        except Exception as err:  # noqa: BLE001 - re-raised below, after the others finish
+            failure = failure or err
+            continue
+        done_items += shard.num_rows
+        remaining -= shard.num_rows
+        log.info("%s: shard %d/%d %s%s", stage, number + 1, total, _brief(stats),
+                 _eta(started, done_items, remaining))  # fmt: skip
+    if failure is not None:
+        raise failure
 
 
 def collect(store: RunStore, stage: str) -> StageOutput:

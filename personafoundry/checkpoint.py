@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,9 @@ class RunStore:
                 continue
             _atomic_write_table(self.stage_dir(stage) / f"shard-{shard:04d}.{name}.parquet", table)
             written.append(name)
-        marker = {"fingerprint": fingerprint, "parts": written, "stats": stats}
+        # `written_by` names the process (a Dask worker, say) that committed the shard.
+        marker = {"fingerprint": fingerprint, "parts": written, "stats": stats,
+                  "written_by": f"{socket.gethostname()}:{os.getpid()}"}  # fmt: skip
         _atomic_write_bytes(self._marker(stage, shard), json.dumps(marker, indent=1).encode())
 
     def shard_stats(self, stage: str) -> list[dict[str, Any]]:

@@ -145,7 +145,10 @@ class LlmClient:
         run_id: str,
         prices: dict[str, Price] | None = None,
         budget: BudgetGuard | None = None,
+        limits: dict[str, Any] | None = None,
     ) -> None:
+        """`limits`: base_url -> async context manager that replaces this client's own
+        semaphore, so that several clients (concurrent shards) share one in-flight cap."""
         self.endpoints = endpoints
         self.cache = cache
         self.run_id = run_id
@@ -153,7 +156,8 @@ class LlmClient:
         self.budget = budget
         self.usage = UsageBook()
         self._clients: dict[str, openai.AsyncOpenAI] = {}
-        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._shared_limits = limits or {}
+        self._limits: dict[str, Any] = {}
         self._consecutive_failures: dict[str, int] = {}
         self._last_heartbeat = time.monotonic()
 
@@ -170,7 +174,9 @@ class LlmClient:
                 )
             # Roles sharing an endpoint share one limit: the smallest one configured.
             limits[ep.base_url] = min(ep.settings.max_concurrency, limits.get(ep.base_url, 1 << 30))
-        self._limits = {url: asyncio.Semaphore(n) for url, n in limits.items()}
+        self._limits = {
+            url: self._shared_limits.get(url) or asyncio.Semaphore(n) for url, n in limits.items()
+        }
         return self
 
     async def __aexit__(self, *exc: object) -> None:
