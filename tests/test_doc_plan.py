@@ -8,6 +8,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from personafoundry.config import DocumentsConfig
 from personafoundry.doc_plan import fact_changes, partner_map, plan_documents
@@ -250,3 +252,106 @@ def test_documents_of_a_fact_that_ended_before_the_window_are_dated_in_its_year(
     old = [r for r in rows if "fct_000a000000000003" in r["fact_ids"]]  # Dallas, until 2021
     assert old and all(2020 <= r["timestamp"].year <= 2021 for r in old)
     assert [r["timestamp"] for r in rows] == sorted(r["timestamp"] for r in rows)
+
+
+# -- property-based: coverage and timeline over generated personas and configs ------------
+
+
+@st.composite
+def persona_tables(draw: st.DrawFn) -> pa.Table:
+    """1-4 personas of 1-14 facts; some categories hold a change (an ended fact + a current one)."""
+    rows = []
+    for k in range(draw(st.integers(1, 4))):
+        facts: list[tuple[Any, ...]] = []
+        for i in range(draw(st.integers(1, 14))):
+            category = draw(st.sampled_from(CATEGORIES))
+            facts.append(
+                (category, f"Fact {k}-{i} with detail {draw(st.integers(1, 999))}.", None, None)
+            )
+        if draw(st.booleans()):
+            start = draw(st.integers(2000, 2020))
+            end = draw(st.integers(start + 1, 2023))
+            facts.append(("location", f"I lived in Town{k} until {end}.", start, end))
+            facts.append(("location", f"I live in City{k} now.", end, None))
+        rows.append(persona(f"per_{k:016x}", f"Person{k} Doe", facts))
+    return make_personas(rows)
+
+
+CONFIGS = st.builds(
+    DocumentsConfig,
+    per_persona=st.integers(0, 5),
+    facts_per_doc=st.integers(1, 4),
+    cover_all=st.booleans(),
+    holdout_facts=st.integers(0, 2),
+    repeat_share=st.floats(0, 1),
+    implied_share=st.floats(0, 1),
+    distractors_per_persona=st.integers(0, 2),
+    timeline_days=st.integers(7, 730),
+)
+PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(personas=persona_tables(), cfg=CONFIGS, seed=st.integers(0, 2**16))
+def test_property_every_target_fact_is_planned_or_reported(
+    personas: pa.Table, cfg: DocumentsConfig, seed: int
+) -> None:
+    result = plan_documents(personas, cfg, rng_seed=seed)
+    docs = planned(result.table)
+    reported: dict[str, dict[str, str]] = {}
+    for r in result.dropped.to_pylist():
+        reported.setdefault(r["persona_id"], {})[r["fact_id"]] = r["reason"]
+    for p in personas.to_pylist():
+        pid, ids = p["persona_id"], {f["fact_id"] for f in p["facts"]}
+        revealed = {f for doc in docs.get(pid, []) for f in doc}
+        held = {f for f, why in reported.get(pid, {}).items() if why == "holdout"}
+        missing = {f for f, why in reported.get(pid, {}).items() if why == "no_capacity"}
+        assert revealed | held | missing == ids  # nothing silently unplanned
+        assert not revealed & held and not revealed & missing
+        in_change = {x for pair in fact_changes(p["facts"]) for x in pair}
+        assert not held & in_change  # a changed fact stays plannable: temporal probes need it
+        assert len(held) == min(cfg.holdout_facts, len(ids) - 1, len(ids - in_change))
+        if cfg.cover_all:
+            assert not missing
+        assert all(
+            1 <= len(d) <= cfg.facts_per_doc and len(set(d)) == len(d) for d in docs.get(pid, [])
+        )
+    for row in result.table.to_pylist():
+        assert set(row["implied_fact_ids"]) <= set(row["fact_ids"])
+        assert (row["role"] == "distractor") == (row["distractor_fact_id"] is not None)
+
+
+@PROPERTY
+@given(personas=persona_tables(), cfg=CONFIGS, seed=st.integers(0, 2**16))
+def test_property_timeline_is_ordered_windowed_and_respects_changes(
+    personas: pa.Table, cfg: DocumentsConfig, seed: int
+) -> None:
+    result = plan_documents(personas, cfg, rng_seed=seed)
+    assert result.table.equals(plan_documents(personas, cfg, rng_seed=seed).table)
+    end = datetime.fromisoformat(cfg.timeline_end).replace(
+        hour=23, minute=59, second=59, tzinfo=UTC
+    )
+    start = end - timedelta(days=cfg.timeline_days + 1)
+    facts = {f["fact_id"]: f for p in personas.to_pylist() for f in p["facts"]}
+    by_persona: dict[str, list[dict[str, Any]]] = {}
+    for row in result.table.to_pylist():
+        by_persona.setdefault(row["persona_id"], []).append(row)
+    for pid, rows in by_persona.items():
+        fact_rows = sorted((r for r in rows if r["role"] == "facts"), key=lambda r: r["seq"])
+        stamps = [r["timestamp"] for r in fact_rows]
+        assert stamps == sorted(stamps) and [r["seq"] for r in fact_rows] == list(
+            range(len(fact_rows))
+        )
+        for r in rows:
+            ended = [facts[f]["valid_to"] for f in r["fact_ids"] if facts[f]["valid_to"]]
+            if ended and min(ended) < start.year:  # an ended fact dates its document in its time
+                assert r["timestamp"].year <= min(ended)
+            else:
+                assert start <= r["timestamp"] <= end, (r["timestamp"], start, end)
+        p_facts = [facts[f] for f in facts if f.startswith(f"fct_{pid[-4:]}")]
+        for old, new in fact_changes(p_facts):
+            old_t = [r["timestamp"] for r in fact_rows if old in r["fact_ids"]]
+            new_t = [r["timestamp"] for r in fact_rows if new in r["fact_ids"]]
+            assert not any(old in r["fact_ids"] and new in r["fact_ids"] for r in fact_rows)
+            if old_t and new_t:
+                assert max(old_t) < min(new_t)
