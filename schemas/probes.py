@@ -15,8 +15,20 @@ SCHEMA = TableSchema(
     columns=(
         id_column("probe_id", "stable probe ID", unique=True),
         id_column("persona_id", "persona the probe is about", references="personas.persona_id"),
-        Column("question", pa.string(), nullable=False, description="question", length=(1, None)),
-        Column("answer", pa.string(), nullable=False, description="reference answer"),
+        Column(
+            "question",
+            pa.string(),
+            nullable=False,
+            description="what the persona might ask its assistant (a fill-in-the-blank when the "
+            "fact does not turn into a clean question)",
+            length=(1, None),
+        ),
+        Column(
+            "answer",
+            pa.string(),
+            nullable=False,
+            description="reference answer: an exact span of the fact, or 'unknown'",
+        ),
         Column(
             "fact_id",
             pa.string(),
