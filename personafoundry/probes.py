@@ -13,6 +13,9 @@ Decisions:
   cannot turn into a clean question falls back to a fill-in-the-blank over its statement
   with a category lead ("About my money: ... What goes in the blank?"), counted in
   `stats["cloze_questions"]`.
+- A direct probe whose answer span is not literally in any evidence document (an implied
+  fact, verified by the coverage judge's quote) is kept, since implied facts are the hard
+  probes, and counted in `stats["answer_not_stated"]`.
 - `direct`: one per revealed fact not part of a change; evidence = documents whose
   `revealed_fact_ids` hold it.
 - `temporal`: one per changed fact (see `doc_plan.fact_changes`) with both versions
@@ -156,8 +159,10 @@ def _probe(
     }  # fmt: skip
 
 
-def _persona_probes(p: _Persona, cfg: DocumentsConfig, seed: int) -> tuple[list, list, int]:
-    probes, dropped, incidental, clozes = [], [], 0, 0
+def _persona_probes(
+    p: _Persona, cfg: DocumentsConfig, seed: int
+) -> tuple[list, list, int, dict[str, int]]:
+    probes, dropped, incidental, clozes, unstated = [], [], 0, 0, 0
 
     def drop(fact_id: str | None, kind: str, reason: str) -> None:
         dropped.append({"persona_id": p.pid, "fact_id": fact_id, "kind": kind, "reason": reason})
@@ -175,6 +180,8 @@ def _persona_probes(p: _Persona, cfg: DocumentsConfig, seed: int) -> tuple[list,
             drop(fid, "direct", reason)
             continue
         incidental, clozes = incidental + added, clozes + (not qa[2])
+        bodies = {d["document_id"]: d["body"] for d in p.docs}
+        unstated += not any(contains_span(qa[1], bodies[e]) for e in ev)
         probes.append(_probe("direct", p.pid, fid, qa[0], qa[1], ev, seed))
     for old, new in changes:
         probe, reason = _temporal(p, old, new, seed)
@@ -202,7 +209,7 @@ def _persona_probes(p: _Persona, cfg: DocumentsConfig, seed: int) -> tuple[list,
             continue
         clozes += not qa[2]
         probes.append(_probe("negative", p.pid, fid, qa[0], UNKNOWN, [], seed))
-    return probes, dropped, incidental, clozes
+    return probes, dropped, incidental, {"cloze_questions": clozes, "answer_not_stated": unstated}
 
 
 def _temporal(
@@ -242,19 +249,21 @@ def build_probes(
     docs_by: dict[str, list[dict[str, Any]]] = {}
     for doc in documents.select(cols).to_pylist():
         docs_by.setdefault(doc["persona_id"], []).append(doc)
-    probes, dropped, incidental, clozes = [], [], 0, 0
+    probes, dropped, incidental = [], [], 0
+    counts = {"cloze_questions": 0, "answer_not_stated": 0}
     for row in personas.select(["persona_id", "facts"]).to_pylist():
         facts = {f["fact_id"]: f for f in row["facts"] or [] if f}
         p = _Persona(row["persona_id"], facts, docs_by.get(row["persona_id"], []))
-        p_probes, p_dropped, added, p_clozes = _persona_probes(p, cfg, rng_seed)
+        p_probes, p_dropped, added, p_counts = _persona_probes(p, cfg, rng_seed)
         probes += p_probes
         dropped += p_dropped
-        incidental, clozes = incidental + added, clozes + p_clozes
+        incidental += added
+        counts = {k: v + p_counts[k] for k, v in counts.items()}
     stats = {
         kind: sum(pr["kind"] == kind for pr in probes)
         for kind in ("direct", "temporal", "negative")
     }
-    stats |= {"dropped": len(dropped), "incidental_evidence": incidental, "cloze_questions": clozes}
+    stats |= {"dropped": len(dropped), "incidental_evidence": incidental, **counts}
     return ProbesResult(
         pa.Table.from_pylist(probes, schema=get_schema("probes").arrow_schema()),
         pa.Table.from_pylist(dropped, schema=DROPPED_SCHEMA),

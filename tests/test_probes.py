@@ -113,6 +113,7 @@ def test_direct_probes_cite_the_documents_that_reveal_each_fact() -> None:
     assert set(direct) == {F[1], F[2]}  # Dallas/Tulsa are a change: a temporal probe instead
     assert direct[F[1]]["answer"] == "$1,150"
     assert direct[F[1]]["question"] == "How much do I pay a month in rent?"
+    assert result.stats["answer_not_stated"] == 0 and result.stats["cloze_questions"] == 0
     assert direct[F[1]]["evidence_document_ids"] == ["doc_0000000000000002"]
     assert result.table.schema.equals(get_schema("probes").arrow_schema(), check_metadata=False)
     again = build_probes(PERSONAS, documents(*BASE), DocumentsConfig(), rng_seed=1)
@@ -188,3 +189,14 @@ def test_every_probe_fact_and_evidence_belongs_to_its_persona() -> None:
     assert result.stats["direct"] + result.stats["temporal"] + result.stats["negative"] == (
         result.table.num_rows
     )
+
+
+def test_an_implied_fact_keeps_its_probe_and_is_counted_as_not_stated() -> None:
+    implied = doc(5, "Out on the courts with my paddle again, best part of the week.", [F[2]], 4)
+    rent = doc(2, "Rent $1,150 paid.", [F[1]], 3)
+    result = build_probes(
+        PERSONAS, documents(BASE[0], rent, BASE[2], implied), DocumentsConfig(), rng_seed=1
+    )
+    direct = {p["fact_id"]: p for p in by_kind(result.table, "direct")}
+    assert direct[F[2]]["evidence_document_ids"] == ["doc_0000000000000005"]
+    assert result.stats["answer_not_stated"] == 1
