@@ -1,7 +1,7 @@
 """Census-consistent demographics for seed personas, sampled conditionally on their text.
 
-A seed persona keeps what its file columns and its text state (`persona_fill.Stated`,
-read by `persona_fill.parse_seed_text`); every other demographic is one draw from the
+A seed persona keeps what its file columns and its text state (`seed_text.Stated`,
+read by `seed_text.parse_seed_text`); every other demographic is one draw from the
 fitted census joint (`census_fit`) restricted to the cells that agree with what is stated:
 - age: the stated single year or range, plus the floors the statement implies (rules.toml:
   married from 15, work from 16, income from 18, "Retired" from 62, an occupation's minimum
@@ -46,8 +46,9 @@ from personafoundry.config import PersonasConfig
 from personafoundry.errors import ConfigError
 from personafoundry.ids import stable_hash
 from personafoundry.names import sample_names
-from personafoundry.persona_fill import NAME_TRIES, Stated
+from personafoundry.persona_fill import NAME_TRIES
 from personafoundry.rules import Rules, load_rules, rule_violations
+from personafoundry.seed_text import Stated
 
 Conditioned = tuple[tuple[np.ndarray, np.ndarray, int, int], np.ndarray, int]
 

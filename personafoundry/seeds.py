@@ -10,7 +10,7 @@ columns of `schemas/personas.py`. `column_map` (config `personas.seed_columns`) 
 field to the file's column name, e.g. `{"text": "persona"}`.
 
 Decisions:
-- A seed row keeps what its columns and its text state (`persona_fill.parse_seed_text`);
+- A seed row keeps what its columns and its text state (`seed_text.parse_seed_text`);
   every other demographic is sampled from the census joint conditionally on that
   (`census_condition.complete_seed_rows`), so seed rows are complete, obey rules.toml and
   name the census vintage. Text that contradicts a column ("I am 34", age 40), or
@@ -43,8 +43,8 @@ from personafoundry import census_tables as ct
 from personafoundry.census import PersonaSample, census_provenance
 from personafoundry.errors import SeedFileError
 from personafoundry.ids import make_id
-from personafoundry.persona_fill import Stated, match_title, parse_seed_text, with_file_values
 from personafoundry.rules import load_rules
+from personafoundry.seed_text import Stated, match_title, parse_seed_text, with_file_values
 from schemas.personas import SCHEMA
 
 TEXT_KEYS = ("text", "description")

@@ -14,8 +14,9 @@ from personafoundry.census_condition import complete_seed_rows
 from personafoundry.config import PersonasConfig
 from personafoundry.paths import SEEDS_DIR
 from personafoundry.persona_critics import PersonaContext, seed_conflicts
-from personafoundry.persona_fill import Stated, parse_seed_text, reference_year
+from personafoundry.persona_fill import reference_year
 from personafoundry.rules import rule_violations
+from personafoundry.seed_text import Stated, parse_seed_text
 from personafoundry.seeds import load_seed_personas
 from schemas.personas import SCHEMA
 
