@@ -15,8 +15,10 @@ Method:
   `one_call` mode and half `turn_by_turn`. `--release` takes a release's accepted
   conversations and personas instead. Either way the originals already passed every
   gate, so a gate's false-alarm rate on them is 0 by selection unless the expert changed
-  since; the 4 hand-written exemplars of `seeds/exemplars/` (not generated to please the
-  critics, no fact ledgers) are added to the originals for that reason.
+  since. For that reason the originals also hold conversations not generated to please
+  the critics: the 4 hand-written exemplars of `seeds/exemplars/` (no fact ledgers) and
+  the 6 natural conversations of `NATURAL` below (with facts), written for this benchmark;
+  they are corrupted like the others.
 - Each corruption is a pure function `(draft, dialogue, rng) -> Draft | None` (None: not
   applicable, e.g. no fact was revealed to contradict), seeded per conversation:
   `contradict_fact` (a revealed fact said negated), `swap_facts` (each speaker says the
@@ -101,6 +103,58 @@ FRENCH = (
     "Nous allons chez mes parents pour les vacances.",
 )
 LANGUAGES = {"es": SPANISH, "fr": FRENCH}
+# natural conversations written for this benchmark (not generated to please the critics):
+# (scenario, (name, facts), (name, facts), turns as (0|1, text)); false alarms on them count
+NATURAL = [
+    ("Two neighbours chat over the fence on a Saturday morning.",
+     ("Grace Kim", ["I teach third grade at Lincoln Elementary.", "I have a golden retriever named Biscuit."]),
+     ("Walt Brown", ["I retired from the post office in 2015.", "I grow pumpkins for the county fair."]),
+     [(0, "Morning, Walt! Those pumpkins are getting huge."), (1, "Ha, thanks. I'm aiming for the county fair again this year."),
+      (0, "Biscuit keeps trying to dig under the fence to see them, sorry about that."),
+      (1, "He's fine, I'd rather have him than the raccoons. Since I left the post office I've got nothing but time for them."),
+      (0, "Lucky you. I've got a stack of third grade spelling tests waiting for me."), (1, "Better you than me. Good luck with those!")]),
+    ("A customer and a barista talk while the espresso machine warms up.",
+     ("Nina Patel", ["I am training for the Chicago marathon.", "I work the early shift at a bakery café."]),
+     ("Leo Martin", ["I just moved to Chicago from Denver.", "I design websites for small businesses."]),
+     [(1, "Is it always this quiet at six?"), (0, "Pretty much until seven, then it's chaos. Just moved here?"),
+      (1, "Three weeks ago, from Denver. Still figuring out which way the lake is."),
+      (0, "East, always east. I run along it most mornings before my shift, I'm doing the marathon in October."),
+      (1, "Wow, good for you. I mostly sit at a laptop building websites, so that sounds exhausting."),
+      (0, "It is! Here's your latte, welcome to the neighborhood.")]),
+    ("Two coworkers wait for a delayed meeting to start.",
+     ("Omar Haddad", ["I manage the payroll team.", "My twins started kindergarten this fall."]),
+     ("Beth Young", ["I commute 45 minutes by train.", "I play cello in a community orchestra."]),
+     [(0, "Another meeting that starts ten minutes late, classic."), (1, "At least I got to finish my coffee. The train was packed today."),
+      (0, "How long is your commute again?"), (1, "About 45 minutes each way. I practice my cello parts in my head."),
+      (0, "That's dedication. My twins just started kindergarten, so my mornings are pure chaos now."),
+      (1, "Oh, that's a big step! Are they liking it?"), (0, "One loves it, one cried for a week. Payroll is calmer, honestly."),
+      (1, "Shut up, really? Payroll calmer than kids? Okay, here they come.")]),
+    ("Two strangers share a table at a busy food truck festival.",
+     ("Rosa Alvarez", ["I run a small catering business in San Antonio.", "My grandmother taught me to make tamales."]),
+     ("Dan Cooper", ["I drive a forklift at a warehouse.", "I coach my son's Little League team."]),
+     [(1, "Mind if I sit here? Every other table is full."), (0, "Go ahead. Those brisket tacos look amazing."),
+      (1, "They're great. Are you here for work or just eating?"),
+      (0, "Bit of both, I do catering in San Antonio, so I like to check out the competition."),
+      (1, "Smart. I just came from my son's Little League game, we won 7 to 3."),
+      (0, "Congrats! My abuela would say the tamales here need more lard, but don't tell anyone."),
+      (1, "Your secret's safe with me. Enjoy the rest of the festival!")]),
+    ("A patient and a nurse chat during a routine check-up.",
+     ("Helen Moore", ["I am a retired librarian.", "I walk two miles every morning with my sister."]),
+     ("Kevin Ortiz", ["I have been a nurse for twelve years.", "I play bass in a church band."]),
+     [(1, "Blood pressure looks good today, Helen. Still doing your walks?"), (0, "Every morning, two miles with my sister. She talks the whole way."),
+      (1, "That probably helps more than anything I could prescribe."), (0, "How long have you been doing this job? You seem very calm."),
+      (1, "Twelve years now. Sundays I play bass at church, that keeps me calm."),
+      (0, "Well, after forty years shushing people at the library, I appreciate calm. See you in six months.")]),
+    ("Two parents talk at a kids' birthday party.",
+     ("Mike Chen", ["I work nights as a security guard.", "I am learning to speak Italian."]),
+     ("Lisa Ford", ["I own a flower shop downtown.", "I ran my first half marathon in May."]),
+     [(0, "I think the sugar is kicking in, look at them go."), (1, "Oh no. Those balloons came from my shop, so if they pop, blame me."),
+      (0, "You have a shop? Which one?"), (1, "Petal & Stem, on Fifth. Mostly weddings these days."),
+      (0, "Nice. I work nights at the hospital's security desk, so I'm running on zero sleep today."),
+      (1, "Oof. I did my first half marathon in May and still felt better than you look, sorry!"),
+      (0, "Ha, fair. I've been practicing Italian on my breaks, maybe I'll say it more politely... grazie, I guess."),
+      (1, "Prego! Okay, cake time, let's go.")]),
+]  # fmt: skip
 
 
 # -- corruptions --------------------------------------------------------------------------
@@ -329,6 +383,22 @@ def exemplar_originals(cfg: ConverseConfig) -> list[tuple[Draft, Dialogue]]:
     return out
 
 
+def natural_originals(cfg: ConverseConfig) -> list[tuple[Draft, Dialogue]]:
+    """The hand-written natural conversations of `NATURAL`, with their speakers' facts."""
+    out = []
+    for k, (scenario, a, b, turns) in enumerate(NATURAL):
+        speakers = tuple(
+            Speaker(
+                f"per_nat{k}{i}", name, name.split()[0], "",
+                tuple(Fact(f"fct_nat{k}{i}{j}", "misc", f) for j, f in enumerate(facts)), (),
+            )
+            for i, (name, facts) in enumerate((a, b))
+        )  # fmt: skip
+        d = Dialogue(f"nat_{k}", scenario, speakers, len(turns), cfg)
+        out.append((Draft(tuple((speakers[i].persona_id, t) for i, t in turns)), d))
+    return out
+
+
 def release_originals(path: Path, cfg: ConverseConfig) -> list[tuple[Draft, Dialogue]]:
     data = path / "data"
     return drafts_from_tables(
@@ -484,7 +554,7 @@ def main() -> None:
         originals = release_originals(args.release, ConverseConfig())
     else:
         originals = test_server_originals(args.personas, args.per_persona)
-    originals += exemplar_originals(ConverseConfig())
+    originals += exemplar_originals(ConverseConfig()) + natural_originals(ConverseConfig())
     corrupted = corrupt_all(originals)
     out: dict[str, Any] = {"deterministic": deterministic_rates(originals, corrupted), "llm": {}}
     if args.show_misses:

@@ -14,7 +14,9 @@ generator and all experts share (`Dialogue`, `Speaker`, `Fact`, `Draft`).
 Decisions:
 - Fact use is detected lexically, not asked of the model: a fact counts as used by a
   speaker when at least half (and at least 2) of its content-word stems occur in that
-  speaker's turns. A 0.5B model cannot reliably report which facts it used.
+  speaker's turns, or one of its proper names or 2+ digit numbers does (natural speech
+  paraphrases; hand-written conversations failed the stems-only rule). A 0.5B model
+  cannot reliably report which facts it used.
 - "Partner's fact as one's own" is only flagged when it is detectable: a first-person
   sentence without "you" that carries most of the stems distinctive to a partner's fact.
 - Language is checked per sentence against `cfg.language` with function-word lists of six
@@ -85,9 +87,12 @@ PLACEHOLDERS = [
     r"\binsert (?:your|the|a) ", r"\byour name here\b",
     r"\((?:your |their |my )?(?:name|city|company|age|address|job|occupation)\)",
 ]  # fmt: skip
-TOXIC = re.compile(
+TOXIC = re.compile(  # profanity, slurs and insults or threats aimed at the listener
     r"\b(?:fuck\w*|shit\w*|bitch\w*|bastard|asshole|cunt|whore|slut|retard\w*|faggot|"
-    r"kill yourself|i(?:'ll| will) kill you|go to hell)\b",
+    r"dickhead|dumbass|jackass|nigger\w*|kike|spic|chink|tranny|"
+    r"kill yourself|i(?:'ll| will| am going to|'m going to) (?:kill|hurt|beat) you|go to hell|"
+    r"screw you|piss off|shut the \w+ up|you (?:stupid|dumb|worthless|ugly|fat) \w+|"
+    r"you(?:'re| are) (?:an? )?(?:idiot|moron|loser|pathetic|worthless))\b",
     re.IGNORECASE,
 )
 PII = {
@@ -175,14 +180,33 @@ def turn_label(dialogue: Dialogue, index: int, persona_id: str) -> str:
     return f"turn {index + 1} ({dialogue.speaker(persona_id).label})"
 
 
-def facts_in_text(text: str, facts: tuple[Fact, ...], exclude: set[str]) -> list[str]:
-    """Fact ids whose content stems mostly (>= half, >= 2, or all of 1) occur in `text`."""
+def distinctive_words(statement: str, exclude: set[str] = frozenset()) -> set[str]:
+    """A fact's proper names (capitalised after the first word) and numbers of 2+ digits."""
+    toks = WORD.findall(statement)
+    names = {w.lower() for w in toks[1:] if w[:1].isupper() and w != "I"}
+    numbers = {w for w in toks if w.isdigit() and len(w) >= 2}
+    return (names | numbers) - exclude - STOP
+
+
+def facts_in_text(
+    text: str, facts: tuple[Fact, ...], exclude: set[str], *, by_name: bool = True
+) -> list[str]:
+    """Fact ids that `text` reveals: most content stems (>= half, >= 2, or all of 1) occur,
+    or (`by_name`) a proper name or number that only this fact of `facts` holds does
+    ("Biscuit keeps digging" reveals "I have a golden retriever named Biscuit": natural
+    speech rarely repeats the fact's words; a year shared by several facts tells nothing).
+    """
     present = content_stems(text, exclude)
+    said = set(words(text))
+    marks = [distinctive_words(f.statement, exclude) if by_name else set() for f in facts]
+    shared = {w for i, m in enumerate(marks) for w in m if any(w in o for o in marks[i + 1 :])}
     found = []
-    for fact in facts:
+    for fact, mark in zip(facts, marks, strict=True):
         need = content_stems(fact.statement, exclude)
         hits = len(need & present)
-        if need and hits >= min(2, len(need)) and hits * 2 >= len(need):
+        if (need and hits >= min(2, len(need)) and hits * 2 >= len(need)) or (
+            (mark - shared) & said
+        ):
             found.append(fact.fact_id)
     return found
 
@@ -338,7 +362,7 @@ def check_leakage(draft: Draft, d: Dialogue) -> list[str]:
             if run >= max(6, round(0.8 * len(fw))) and (run >= 0.6 * len(toks) or len(fw) >= 10):
                 problems.append(f"{where} copies a profile fact verbatim: paraphrase it")
                 break
-        if len(facts_in_text(text, d.speaker(pid).facts, names)) >= 3:
+        if len(facts_in_text(text, d.speaker(pid).facts, names, by_name=False)) >= 3:
             problems.append(f"{where} lists several facts at once like a profile: spread them")
         dump = len(re.findall(r"(?:^|[,;\n.!?])\s*[A-Z][a-z]+(?: [a-z]+)?:\s", text)) >= 3
         if dump or len(re.findall(r"(?m)^\s*(?:[-*•]|\d+[.)])\s", text)) >= 2:

@@ -13,6 +13,7 @@ from personafoundry.conversation_critics import (
     Draft,
     Fact,
     Speaker,
+    facts_in_text,
     rule_experts,
     used_fact_ids,
 )
@@ -159,6 +160,11 @@ CASES = [
     ("safety", with_turn(1, "Call me at 614-555-0199 if you need anything."), "phone"),
     ("safety", with_turn(1, "Email me at john.smith@example.com about it."), "email"),
     ("safety", with_turn(1, "I live at 42 Maple Street, right next door."), "street address"),
+    ("safety", with_turn(1, "My social is 123-45-6789, don't tell."), "social security"),
+    ("safety", with_turn(1, "Use my card 4111 1111 1111 1111 for the order."), "card number"),
+    ("safety", with_turn(1, "Screw you, John, nobody asked."), "abusive"),
+    ("safety", with_turn(1, "You're an idiot if you think that bike runs."), "abusive"),
+    ("safety", with_turn(1, "Touch my bike again and I'll hurt you."), "abusive"),
     (
         "speaker_identity",
         with_turn(1, "Hi there, I'm Maria and I fix motorcycles."),
@@ -190,6 +196,10 @@ def test_expert_flags_its_failure(expert: str, turns: list[tuple[str, str]], exp
 @pytest.mark.parametrize(
     "text",
     [
+        "I moved here in 2009 and paid $1,150 a month back then.",  # numbers, not PII
+        "That storm was a killer, the power was out until 10 pm.",
+        "Shut up, really? You got the job? That is amazing!",  # friendly, not abuse
+        "The bus comes at 7:45, route 12, stop 3.",
         "You work nights at the hospital? That must be hard.",  # partner's fact as a question
         "My sister is a nurse too, she says the night shifts never get easier.",
         "Ha, no placeholders here: just a normal sentence (really).",
@@ -294,3 +304,14 @@ def test_language_follows_the_expected_language(language: str, text: str, flagge
     d = Dialogue("conv_l", "chat", (MARIA, JOHN), 6, ConverseConfig(language=language))
     problems = RULES["language"](Draft(tuple(with_turn(2, text))[:3]), d)
     assert any("turn 3" in p for p in problems) == flagged, problems
+
+
+def test_a_fact_is_revealed_by_its_own_name_but_not_by_a_shared_year() -> None:
+    facts = (
+        Fact("d1", "pets", "I have a golden retriever named Biscuit."),
+        Fact("d2", "work", "I started at the bakery in 2021."),
+        Fact("d3", "history", "I ran my first race in 2021."),
+    )
+    assert facts_in_text("Biscuit keeps digging under the fence.", facts, set()) == ["d1"]
+    assert facts_in_text("That was back in 2021, I think.", facts, set()) == []
+    assert facts_in_text("Biscuit keeps digging.", facts, set(), by_name=False) == []
