@@ -32,7 +32,7 @@ from personafoundry import minhash as mh
 from personafoundry.config import DedupConfig
 from schemas import TABLES
 
-MAX_TEXT_ROWS = 20_000
+MAX_TEXT_ROWS = 5_000
 MAX_SIGNATURE_ROWS = 2_000
 MAX_PAIRS = 100_000
 LENGTH_BINS = 20
@@ -40,12 +40,13 @@ TEXT_TABLES = ("personas", "conversations", "documents")
 FIRST_TURN_SQL = "lower(trim(regexp_replace(turns[1].text, '\\s+', ' ', 'g')))"
 
 
-def distinct_n(texts: pa.Array, n: int) -> tuple[float | None, int]:
-    """(distinct / total word n-grams over texts with >= n words, distinct count)."""
-    _, word_offsets = mh.shingle_hashes(texts, 1)
+def distinct_n(texts: pa.Array, n: int, words: np.ndarray) -> tuple[float | None, int]:
+    """(distinct / total word n-grams over texts with >= n words, distinct count).
+
+    `words` is the word count of every text (from `shingle_hashes(texts, 1)`).
+    """
     hashes, offsets = mh.shingle_hashes(texts, n)
-    ok = np.diff(word_offsets) >= n
-    keep = np.repeat(ok, np.diff(offsets))
+    keep = np.repeat(words >= n, np.diff(offsets))
     grams = hashes[keep]
     if not len(grams):
         return None, 0
@@ -121,7 +122,7 @@ def diversity_figures(con: duckdb.DuckDBPyConnection, config: dict[str, Any]) ->
         words = np.diff(word_offsets)
         entry: dict[str, Any] = {"rows": rows, "sampled_rows": sample.num_rows}
         for n in (1, 2, 3):
-            entry[f"distinct_{n}"], count = distinct_n(texts, n)
+            entry[f"distinct_{n}"], count = distinct_n(texts, n, words)
             if n == 1:
                 entry["vocabulary"] = count
         entry.update(mean_pairwise_jaccard(texts, cfg))

@@ -320,3 +320,15 @@ def test_release_diff_shows_report_figures_also_for_a_release_without_report(
     assert headline(load_figures(old)) == after
     table = CliRunner().invoke(release_app, ["diff", str(old), str(release)])
     assert "diversity.documents.distinct_2" in table.output
+
+
+def test_plan_in_chunks_equals_the_plan_of_all_personas_at_once(
+    release: Path, figures: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from personafoundry import report_generation
+    from personafoundry.report import connect_folder
+
+    monkeypatch.setattr(report_generation, "PLAN_CHUNK", 1)  # each persona planned alone
+    config = json.loads((release / "manifest.json").read_text())["config"]
+    one_by_one = report_generation.faithfulness_figures(connect_folder(release), config)
+    assert one_by_one["funnel"] == figures["faithfulness"]["funnel"]
