@@ -90,6 +90,22 @@ def load_name_tables() -> NameTables:
     )
 
 
+@lru_cache(maxsize=1)
+def _name_arrays() -> tuple[dict[tuple[int, str], int], pa.Array, pa.Array]:
+    """Every first name in one Arrow array (offset per (decade, sex)) and the surnames.
+
+    Drawing indices and taking from these avoids building 1M Python strings per column.
+    """
+    tables = load_name_tables()
+    offsets, chunks, pos = {}, [], 0
+    for key in sorted(tables.first):
+        offsets[key] = pos
+        chunks.append(tables.first[key][0])
+        pos += len(tables.first[key][0])
+    firsts = pa.array(np.concatenate(chunks), pa.string())
+    return offsets, firsts, pa.array(tables.surnames, pa.string())
+
+
 def race_column(race_label: str) -> int | None:
     """Index into PCT_COLUMNS for an ACS race label, or None (no reweighting)."""
     for key, col in RACE_COLUMNS:
@@ -128,20 +144,20 @@ def sample_names(
     decade = np.clip((reference_year - age) // 10 * 10, tables.decades[0], tables.decades[-1])
     sex_code = np.where(sex == "Male", "M", "F")
     cols = [race_column(lab) for lab in race_labels]
-    first = np.empty(n, dtype=object)
+    offsets, firsts, surnames = _name_arrays()
+    first = np.empty(n, dtype=np.int64)
     key = (decade * 2 + (sex_code == "M")) * 16 + race.astype(np.int64)
     for k, rows in group_rows(key):
         dec, male, r = k // 32, (k // 16) % 2, k % 16
-        names, p, pct = tables.first[(int(dec), "M" if male else "F")]
+        group = (int(dec), "M" if male else "F")
+        _, p, pct = tables.first[group]
         col = cols[int(r)]
         weights = p if col is None else p * pct[:, col]
-        first[rows] = names[_draw(weights, len(rows), rng)]
-    last = np.empty(n, dtype=object)
+        first[rows] = offsets[group] + _draw(weights, len(rows), rng)
+    last = np.empty(n, dtype=np.int64)
     for r, rows in group_rows(race.astype(np.int64)):
         col = cols[int(r)]
         counts = tables.surname_counts
         weights = counts if col is None else counts * tables.surname_pct[:, col]
-        last[rows] = tables.surnames[_draw(weights, len(rows), rng)]
-    return pc.binary_join_element_wise(
-        pa.array(first, pa.string()), pa.array(last, pa.string()), " "
-    )
+        last[rows] = _draw(weights, len(rows), rng)
+    return pc.binary_join_element_wise(firsts.take(first), surnames.take(last), " ")

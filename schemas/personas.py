@@ -69,8 +69,9 @@ SCHEMA = TableSchema(
         ),
         Column(
             "census_tables",
-            pa.list_(pa.string()),
-            description="census tables behind the demographics (ACS/PEP/OEWS table ids)",
+            pa.string(),
+            description="census tables behind the demographics (ACS/PEP/OEWS table ids, "
+            "separated by '; ')",
         ),
         Column("traits", TRAITS_TYPE, description="Big Five personality traits, 0-1 each"),
         Column("narrative", pa.string(), description="first-person description of the persona"),

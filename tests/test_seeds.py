@@ -42,7 +42,7 @@ def test_txt_one_description_per_line_blank_lines_skipped(tmp_path: Path) -> Non
     for column in ("age", "sex", "race_ethnicity", "state", "name", "census_vintage"):
         assert t[column].null_count == 0, column
     assert t["occupation"].to_pylist()[0] == "Registered Nurses"
-    assert t["census_tables"].to_pylist()[0][0].startswith("ACSDP1Y2023")
+    assert t["census_tables"].to_pylist()[0].startswith("ACSDP1Y2023")
 
 
 def test_loader_alone_keeps_only_what_the_file_states(tmp_path: Path) -> None:
