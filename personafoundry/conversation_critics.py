@@ -420,6 +420,10 @@ def _claims_partner_fact(sentence: str, own: Speaker, other: Speaker, names: set
         # "... Visible"): every distinct word said, and closer to it than to any own fact
         if distinct and hits == len(distinct) and cover >= 0.8 and cover > own_best:
             return True
+        # every word of the partner's fact, recombined from one's own ("Cedar Hollow" and
+        # "Tuesday" are in two own facts): the sentence is the partner's, not one's own
+        if len(need) >= 3 and cover == 1.0 and own_best < 0.75:
+            return True
     return False
 
 

@@ -315,3 +315,19 @@ def test_a_fact_is_revealed_by_its_own_name_but_not_by_a_shared_year() -> None:
     assert facts_in_text("Biscuit keeps digging under the fence.", facts, set()) == ["d1"]
     assert facts_in_text("That was back in 2021, I think.", facts, set()) == []
     assert facts_in_text("Biscuit keeps digging.", facts, set(), by_name=False) == []
+
+
+def test_partner_fact_recombined_from_own_words_is_still_the_partners() -> None:
+    ann = Speaker("per_a", "Ann Lee", "Ann", "", (
+        Fact("a1", "hobbies", "I water the tomatoes on my Greenfield porch every Wednesday."),
+        Fact("a2", "family", "My daughter plays bowling at Cedar Hollow Middle School."),
+        Fact("a3", "habits", "I stop at Meijer for coffee every Tuesday morning."),
+    ), ())  # fmt: skip
+    gus = Speaker("per_g", "Gus Roe", "Gus", "", (
+        Fact("g1", "hobbies", "I water the tomatoes on my Cedar Hollow porch every Tuesday."),
+    ), ())  # fmt: skip
+    d = Dialogue("conv_r", "chat", (ann, gus), 4, DIALOGUE.cfg)
+    said = {"partner": gus.facts[0].statement, "own": ann.facts[0].statement}
+    for whose, text in said.items():
+        turns = ((ann.persona_id, text), (gus.persona_id, "Nice, how are the tomatoes?"))
+        assert bool(RULES["speaker_identity"](Draft(turns), d)) == (whose == "partner")
