@@ -193,3 +193,28 @@ def test_rates_count_detections_and_false_alarms_per_owned_corruption() -> None:
     assert rates == {
         "length": {"truncate": {"detection_rate": 0.6667, "cases": 3}, "false_alarm_rate": 0.25}
     }
+
+
+def test_release_originals_rebuild_drafts_and_dialogues(tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    people = [
+        {"persona_id": s.persona_id, "name": s.name, "age": 40, "state": "Ohio",
+         "occupation": "Baker", "narrative": "I like mornings.",
+         "facts": [{"fact_id": f.fact_id, "category": f.category, "statement": f.statement}
+                   for f in s.facts]}
+        for s in (ROSA, OTTO)
+    ]  # fmt: skip
+    conv = {
+        "conversation_id": DIALOGUE.conversation_id, "persona_ids": [R, O],
+        "scenario": DIALOGUE.scenario,
+        "turns": [{"speaker_id": p, "text": t} for p, t in ORIGINAL.turns],
+    }  # fmt: skip
+    (tmp_path / "data").mkdir()
+    pq.write_table(pa.Table.from_pylist(people), tmp_path / "data" / "personas.parquet")
+    pq.write_table(pa.Table.from_pylist([conv]), tmp_path / "data" / "conversations.parquet")
+    [(draft, d)] = ce.release_originals(tmp_path, ConverseConfig())
+    assert draft == ORIGINAL
+    assert [s.persona_id for s in d.speakers] == [R, O]
+    assert [f.statement for f in d.speakers[0].facts] == [f.statement for f in ROSA.facts]
