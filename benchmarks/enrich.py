@@ -40,7 +40,7 @@ FACTS = (
     "My grandmother Rosa taught me to play checkers.",
     "I have a library card from the Main Street branch.",
     "My favorite song is Here Comes the Sun by the Beatles.",
-    "I watched the 2019 fireworks from Cedar Hill.",
+    "I watched the Fourth of July fireworks from Cedar Hill.",
     "My lucky number is 7.",
     "I keep a jar of Jif peanut butter in my desk.",
     "I learned to swim at the Lincoln Park pool.",

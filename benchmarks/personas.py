@@ -13,7 +13,9 @@ Prints one JSON object on stdout:
   0 violations) with whether each was met.
 - `enrichment`: `benchmarks/enrich.py`'s measurement (default ledger, loopback test server
   with fixed latency): `efficiency` = ideal time (requests x latency / concurrency) / wall
-  time, target >= 0.85.
+  time, target >= 0.85; `gateway_same_load` is `benchmarks/gateway.py`'s bare gateway with
+  the same request count right after, and `ratio_to_gateway` their quotient (how much of
+  the gap is enrichment's own, not the gateway's or the machine's).
 
 Run: .venv/bin/python benchmarks/personas.py [--n 1000000] [--cold] [--no-enrich]
      [--personas 256 --concurrency 64 --latency 1.0]
@@ -80,6 +82,24 @@ def measure_sampling(n: int, seed: int, cold: bool) -> dict[str, Any]:
     }
 
 
+def gateway_efficiency(requests: int, concurrency: int, latency: float) -> dict[str, Any]:
+    """`benchmarks/gateway.py`'s bare-gateway run with the same requests, right after:
+    on a shared machine this says how much of the gap to the ideal is the gateway's."""
+    import asyncio
+    import tempfile
+
+    import gateway  # benchmarks/gateway.py
+
+    gateway.LATENCY = latency
+    proc, base_url = gateway.start_server(latency)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            return asyncio.run(gateway.run_load(base_url, requests, concurrency, Path(tmp)))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -94,8 +114,15 @@ def main() -> None:
     if not args.no_enrich:
         import enrich as enrich_benchmark  # benchmarks/enrich.py
 
-        out["enrichment"] = enrich_benchmark.measure(args.personas, args.concurrency, args.latency)
-        out["enrichment"]["load_average_1m"] = round(os.getloadavg()[0], 2)
+        enrichment = enrich_benchmark.measure(args.personas, args.concurrency, args.latency)
+        enrichment["gateway_same_load"] = gateway_efficiency(
+            enrichment["requests"], args.concurrency, args.latency
+        )
+        enrichment["ratio_to_gateway"] = round(
+            enrichment["efficiency"] / enrichment["gateway_same_load"]["efficiency"], 3
+        )
+        enrichment["load_average_1m"] = round(os.getloadavg()[0], 2)
+        out["enrichment"] = enrichment
     print(json.dumps(out, indent=2))
 
 
