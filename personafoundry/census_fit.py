@@ -190,11 +190,12 @@ def fit_census_model() -> CensusModel:
 
 
 def cache_key() -> str:
-    """SHA-256 over the census inputs and the fitting code: any change refits."""
+    """SHA-256 over the joint's inputs (the census CSVs, rules.toml) and the fitting code."""
     digest = hashlib.sha256()
     here = Path(__file__).resolve().parent
     code = [here / f for f in ("census_fit.py", "census_seed.py", "census_tables.py", "rules.py")]
-    for path in sorted(ct.CENSUS_DIR.glob("*.*")) + code:
+    inputs = sorted(ct.CENSUS_DIR.glob("*.csv")) + [ct.CENSUS_DIR / "rules.toml"]
+    for path in inputs + code:
         if path.is_file():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:24]
