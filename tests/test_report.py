@@ -332,3 +332,17 @@ def test_plan_in_chunks_equals_the_plan_of_all_personas_at_once(
     config = json.loads((release / "manifest.json").read_text())["config"]
     one_by_one = report_generation.faithfulness_figures(connect_folder(release), config)
     assert one_by_one["funnel"] == figures["faithfulness"]["funnel"]
+
+
+def test_tokens_per_stage_come_from_the_recorded_stage_usage() -> None:
+    from personafoundry.report_generation import token_figures
+
+    book = {"generator/m": {"requests": 3, "cache_hits": 1, "prompt_tokens": 10,
+                            "completion_tokens": 5, "cost_usd": 0.5}}  # fmt: skip
+    with_stages = token_figures({"tokens": [], "stage_usage": {"documents": book}})
+    assert with_stages["tokens_by_stage"] == [
+        {"stage": "documents", "role_model": "generator/m", "requests": 3, "cache_hits": 1,
+         "prompt_tokens": 10, "completion_tokens": 5, "cost_usd": 0.5}
+    ]  # fmt: skip
+    assert with_stages["tokens_by_stage_note"] is None
+    assert "not recorded" in token_figures({"tokens": []})["tokens_by_stage_note"]
