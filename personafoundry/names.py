@@ -114,9 +114,23 @@ def race_column(race_label: str) -> int | None:
     return None
 
 
-def _draw(weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    cdf = np.cumsum(weights)
+def _draw(cdf: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.searchsorted(cdf, rng.random(k) * cdf[-1], side="right").clip(0, len(cdf) - 1)
+
+
+@lru_cache(maxsize=4096)
+def _first_cdf(decade: int, sex: str, col: int | None) -> np.ndarray:
+    """Cumulative P(first name | sex, decade) x race share; cached (seed personas draw one
+    name at a time, and the cumulative sum over ~30k names dominated that)."""
+    _, p, pct = load_name_tables().first[(decade, sex)]
+    return np.cumsum(p if col is None else p * pct[:, col])
+
+
+@lru_cache(maxsize=16)
+def _surname_cdf(col: int | None) -> np.ndarray:
+    tables = load_name_tables()
+    counts = tables.surname_counts
+    return np.cumsum(counts if col is None else counts * tables.surname_pct[:, col])
 
 
 def group_rows(key: np.ndarray) -> list[tuple[int, np.ndarray]]:
@@ -150,14 +164,8 @@ def sample_names(
     for k, rows in group_rows(key):
         dec, male, r = k // 32, (k // 16) % 2, k % 16
         group = (int(dec), "M" if male else "F")
-        _, p, pct = tables.first[group]
-        col = cols[int(r)]
-        weights = p if col is None else p * pct[:, col]
-        first[rows] = offsets[group] + _draw(weights, len(rows), rng)
+        first[rows] = offsets[group] + _draw(_first_cdf(*group, cols[int(r)]), len(rows), rng)
     last = np.empty(n, dtype=np.int64)
     for r, rows in group_rows(race.astype(np.int64)):
-        col = cols[int(r)]
-        counts = tables.surname_counts
-        weights = counts if col is None else counts * tables.surname_pct[:, col]
-        last[rows] = _draw(weights, len(rows), rng)
+        last[rows] = _draw(_surname_cdf(cols[int(r)]), len(rows), rng)
     return pc.binary_join_element_wise(firsts.take(first), surnames.take(last), " ")
