@@ -207,3 +207,17 @@ def test_reweight_oversamples_a_rare_group() -> None:
 def test_bad_conditions_raise_config_error(cfg: PersonasConfig, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         sample_personas(10, cfg, rng_seed=0)
+
+
+def test_fitted_joint_cache_round_trips_and_rejects_bad_files(tmp_path) -> None:
+    from personafoundry.census_fit import _load_cached, _save_cached, cache_key
+
+    joint = np.random.default_rng(0).random((3, 4))
+    path = tmp_path / "census" / f"joint-{cache_key()}.npz"
+    _save_cached(path, joint, 12, 1e-8)
+    loaded, iterations, err = _load_cached(path, (3, 4))
+    assert np.array_equal(loaded, joint) and iterations == 12 and err == 1e-8
+    assert _load_cached(path, (4, 3)) is None  # another shape: refit
+    path.write_bytes(b"not an npz")
+    assert _load_cached(path, (3, 4)) is None
+    assert len(cache_key()) == 24 and cache_key() == cache_key()
