@@ -67,7 +67,7 @@ def open_cluster(cfg: RunConfig) -> Iterator[str | None]:
         n_workers=orch.dask_workers,
         threads_per_worker=max(1, threads),
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port, never a clash with a running 8787
         host="127.0.0.1",
     ) as cluster:
         log.info("dask: LocalCluster %s, %d workers x %d threads", cluster.scheduler_address,
