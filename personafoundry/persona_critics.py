@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from personafoundry.critic import LlmJudge, RuleExpert
@@ -197,6 +198,12 @@ def _is_concrete(statement: str) -> bool:
     )
 
 
+@cache
+def _example_words() -> tuple[frozenset[str], ...]:
+    """Word sets of the prompt's example sentences (checked against every fact)."""
+    return tuple(frozenset(_words(e)) for e in example_statements())
+
+
 def check_ledger(candidate: PersonaCandidate, context: PersonaContext) -> list[str]:
     """Problems with the ledger's shape: count, atomicity, duplicates, specificity, periods."""
     problems: list[str] = []
@@ -209,7 +216,7 @@ def check_ledger(candidate: PersonaCandidate, context: PersonaContext) -> list[s
     birth = context.reference_year - int(context.profile["age"])
     for n, fact in enumerate(candidate.facts, 1):
         problems += [f"fact {n}: {p}" for p in _fact_problems(fact, categories, birth, context)]
-    seen: list[tuple[int, set[str]]] = [(0, _words(e)) for e in example_statements()]
+    seen: list[tuple[int, set[str]]] = [(0, e) for e in _example_words()]
     for n, fact in enumerate(candidate.facts, 1):
         words = _words(fact.statement)
         for m, other in seen:
@@ -221,7 +228,7 @@ def check_ledger(candidate: PersonaCandidate, context: PersonaContext) -> list[s
                 )
                 break
         seen.append((n, words))
-    examples = [_words(e) for e in example_statements()]
+    examples = _example_words()
     for sentence in re.split(r"(?<=[.!?])\s+", candidate.narrative):
         words = _words(sentence)
         if words and any(len(words & e) / len(words | e) >= DUPLICATE_JACCARD for e in examples):
