@@ -301,6 +301,11 @@ def check_leakage(draft: Draft, d: Dialogue) -> list[str]:
             if run >= max(6, round(0.8 * len(fw))) and (run >= 0.6 * len(toks) or len(fw) >= 10):
                 problems.append(f"{where} copies a profile fact verbatim: paraphrase it")
                 break
+        # the demographic head of a profile ("29-year-old software tester from Texas") is
+        # prompt text; its narrative sentences may hold facts, which may be said in passing
+        heads = [words(s.profile.split(". ")[0]) for s in d.speakers if s.profile]
+        if any(len(h) >= 5 and _longest_run(toks, h) >= min(6, len(h)) for h in heads):
+            problems.append(f"{where} recites the profile from the instructions: speak naturally")
         if len(facts_in_text(text, d.speaker(pid).facts, names, by_name=False)) >= 3:
             problems.append(f"{where} lists several facts at once like a profile: spread them")
         dump = len(re.findall(r"(?:^|[,;\n.!?])\s*[A-Z][a-z]+(?: [a-z]+)?:\s", text)) >= 3

@@ -80,8 +80,10 @@ PII = {
     r"(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd)\b",
 }
 # phrases of our own prompts and critic feedback that the embedded model pasted into turns
-PROMPT_ECHO = re.compile(
-    r"things \w+ can mention|reveals \d+ of their facts|work in e\.g\.|stay in character|"
-    r"reply with json|an earlier draft|^\W*\w+ said:|about you \(",
+PROMPT_ECHO = re.compile(  # our prompts' and the critics' feedback wording, pasted into a turn
+    r"things \w+ can mention|could mention one of|background only|reveals \d+ of their facts|work in e\.g\.|"
+    r"stay in character|reply with json|an earlier draft|^\W*\w+ said:|about you \(|"
+    r"claims one of \w+'s facts|addresses themself|introduces themself|say something new|"
+    r"paraphrase it|write only speech|do not recite",
     re.IGNORECASE | re.MULTILINE,
 )

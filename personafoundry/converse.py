@@ -8,13 +8,14 @@ Decisions:
 - Two generator modes (`conversation_drafts.py`): `one_call` writes every turn in one
   JSON reply; `turn_by_turn` makes one call per turn, where the speaker sees only its own
   persona and the conversation so far (small models mix up speakers in one call).
-  Measured with benchmarks/converse.py on the embedded model (2 pairs, 2 rounds, 4 turns;
-  two runs): neither mode got a conversation accepted (0/2 each); one-call cost about half
-  the tokens per draft (2,561 and 2,730 vs 4,959 and 5,443 tokens for 4 drafts) with fewer
-  expert failures per draft (5 and 9 vs 11 and 13), as turn-by-turn drafts mostly echo the
-  previous line. Acceptance does not separate the modes at 0.5B, so the default stays
-  `turn_by_turn` (the flows' resume test trips on its requests); one-call is the cheaper
-  choice on this model.
+  Measured with benchmarks/converse.py on the embedded model (6 pairs, 3 rounds, 4 turns,
+  2026-12-03, load average 1 rising to 8 from other jobs): neither mode got a conversation
+  accepted (0/6 each, as with 2 pairs before); one-call drafts cost 660 tokens each (11,878
+  for 18 drafts) against 1,488 (26,783) turn by turn, and failed 1.9 experts per draft
+  against 3.5: turn-by-turn speakers mostly echo the previous line (repetition failed 18
+  times in 18 rounds) and paste critic feedback into their turns. The default is therefore
+  `one_call`; acceptance does not separate the modes at 0.5B, so rerun the benchmark on a
+  stronger generator before trusting either.
 - Which facts a conversation used is detected lexically in each speaker's own turns.
 - Few-shot exemplars: the hand-written ones in `seeds/exemplars/conversations.jsonl` seed a
   pool; pairs run in waves of `wave_size`, and after each wave the best accepted

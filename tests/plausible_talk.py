@@ -74,7 +74,7 @@ def one_call_reply(schema: dict[str, Any], user: str, owner: Any) -> dict[str, A
     if not labels or None in labels:
         return None
     speakers = list(dict.fromkeys(labels))
-    facts = {s: _facts(grab(rf"^Things {s} can mention: (.*)$", user)) for s in speakers}
+    facts = {s: _facts(grab(rf"^{s} could mention one of: (.*)$", user)) for s in speakers}
     scenario = grab(r"^Situation: (.*)$", user)
     key = (scenario, *sorted(speakers))
     revised = "An earlier draft was rejected" in user

@@ -143,6 +143,12 @@ CASES = [
     ("leakage", with_turn(2, "As fact A2 says, I like my garden."), "fact ids"),
     (
         "leakage",
+        with_turn(2, "I'm 41-year-old nurse from Ohio. Nice evening."),
+        "recites the profile",
+    ),
+    ("leakage", with_turn(2, "Maria claims one of John's facts. Nice evening."), "instructions"),
+    (
+        "leakage",
         with_turn(2, "Things Maria can mention: I work nights."),
         "repeats the instructions",
     ),
