@@ -53,7 +53,10 @@ class CalibrationReport:
             "",
             f"Census vintage: {d['vintage']}  ",
             f"Tables: {', '.join(d['tables'])}  ",
-            f"Census personas: {d['rows']} (seed personas excluded: {d['excluded_rows']})  ",
+            (
+                f"Census personas: {d['rows']} (seed personas excluded: {d['excluded_rows']}; "
+                "their unstated demographics come from the same joint, conditional on their text)  "
+            ),
             f"Conditions: {d['conditions'] or 'none (full US population)'}  ",
             f"Targets: {d['target_source']}",
             "",
