@@ -23,13 +23,22 @@ def conversations_flow(cfg: RunConfig) -> dict:
     store.write_shard("pairs", 0, "pairs", {"table": pairs}, {"pairs": pairs.num_rows})
     with open_endpoints(cfg.llm, cfg.embedded) as endpoints:
         out = run_llm_stage(
-            "conversations", cfg, store, llm_context(cfg, endpoints), pairs, "conversation_id",
-            lambda shard: lambda llm: generate_conversations(
-                shard, personas, cfg.converse, llm, rng_seed=cfg.seed
+            "conversations",
+            cfg,
+            store,
+            llm_context(cfg, endpoints),
+            pairs,
+            "conversation_id",
+            lambda shard: (
+                lambda llm: generate_conversations(
+                    shard, personas, cfg.converse, llm, rng_seed=cfg.seed
+                )
             ),
             cfg.converse,
+            width=cfg.converse.wave_size,  # a shard works one wave of pairs at a time
         )
     create_markdown_artifact(
-        key="conversations-summary", markdown=stage_markdown("conversations", out.stats, out.reviews)
+        key="conversations-summary",
+        markdown=stage_markdown("conversations", out.stats, out.reviews),
     )
     return out.stats

@@ -29,8 +29,11 @@ def dedup_flow(cfg: RunConfig, tables: list[str]) -> dict:
         result = dedup_table(table, cfg.dedup, table_name=name, index=index, rng_seed=cfg.seed)
         index = result.index
         store.write_shard(
-            f"{name}_dedup", 0, fingerprint,
-            {"table": result.table, "dropped": result.duplicates}, result.stats,
+            f"{name}_dedup",
+            0,
+            fingerprint,
+            {"table": result.table, "dropped": result.duplicates},
+            result.stats,
         )
         stats[name] = result.stats
     if index is not None:

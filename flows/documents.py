@@ -25,9 +25,16 @@ def documents_flow(cfg: RunConfig) -> dict:
     store.write_shard("plan", 0, "plan", {"table": plan}, {"planned": plan.num_rows})
     with open_endpoints(cfg.llm, cfg.embedded) as endpoints:
         out = run_llm_stage(
-            "documents", cfg, store, llm_context(cfg, endpoints), plan, "document_id",
-            lambda shard: lambda llm: generate_documents(
-                shard, personas, cfg.documents, llm, rng_seed=cfg.seed
+            "documents",
+            cfg,
+            store,
+            llm_context(cfg, endpoints),
+            plan,
+            "document_id",
+            lambda shard: (
+                lambda llm: generate_documents(
+                    shard, personas, cfg.documents, llm, rng_seed=cfg.seed
+                )
             ),
             cfg.documents,
         )

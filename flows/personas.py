@@ -33,11 +33,18 @@ def personas_flow(cfg: RunConfig) -> dict:
     store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
     items = skeletons(cfg)
     if not cfg.personas.enrich:
-        store.write_shard("personas", 0, "no-enrich", {"table": items}, {"accepted": items.num_rows})
+        store.write_shard(
+            "personas", 0, "no-enrich", {"table": items}, {"accepted": items.num_rows}
+        )
         return {"accepted": items.num_rows}
     with open_endpoints(cfg.llm, cfg.embedded) as endpoints:
         out = run_llm_stage(
-            "personas", cfg, store, llm_context(cfg, endpoints), items, "persona_id",
+            "personas",
+            cfg,
+            store,
+            llm_context(cfg, endpoints),
+            items,
+            "persona_id",
             lambda shard: lambda llm: enrich_personas(shard, cfg.personas, llm, rng_seed=cfg.seed),
             cfg.personas,
         )

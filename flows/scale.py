@@ -11,8 +11,11 @@ Decisions:
   whole keeps the cap.
 - Default `parallel_shards`: enough shards in flight that their items fill the busiest
   endpoint's `max_concurrency`, plus one so a finishing shard's tail does not leave slots
-  idle: `ceil(max_concurrency / shard_size) + 1`. The embedded endpoint (one request at a
-  time) thus keeps two shards in flight, which queue on the shared limit.
+  idle: `ceil(max_concurrency / width) + 1`, where width is the items a shard works on at
+  once: `shard_size`, or `converse.wave_size` for conversations (they go in waves, for
+  exemplar rotation; measured: 0.33 of the ideal with shard_size as the width). The
+  embedded endpoint (one request at a time) thus keeps two shards in flight, which queue
+  on the shared limit.
 - Workers reach LLM endpoints by URL (the embedded server listens on this machine's
   loopback) and write checkpoints to `output_dir`: workers on other machines need an
   endpoint with a reachable `base_url` and an `output_dir` on a shared file system.
@@ -35,15 +38,21 @@ log = logging.getLogger("personafoundry.flows")
 _CLUSTERS: list[str] = []  # the scheduler address of the LocalCluster an outer block opened
 
 
-def parallel_shards(cfg: RunConfig, max_concurrency: int) -> int:
-    """Shards of a stage in flight at once (see the module docstring)."""
+def parallel_shards(cfg: RunConfig, max_concurrency: int, width: int | None = None) -> int:
+    """Shards of a stage in flight at once (see the module docstring); `width` is how many
+    items one shard works on at once (conversations go in waves of `wave_size`)."""
     if cfg.orchestration.parallel_shards is not None:
         return cfg.orchestration.parallel_shards
-    return -(-max_concurrency // cfg.shard_size) + 1
+    return -(-max_concurrency // (width or cfg.shard_size)) + 1
 
 
 def _configured_concurrency(cfg: RunConfig) -> int:
     return max(cfg.llm.generator.max_concurrency, cfg.llm.critic.max_concurrency)
+
+
+def _narrowest(cfg: RunConfig) -> int:
+    """The fewest items a shard of any stage works on at once (sizes the Dask threads)."""
+    return min(cfg.shard_size, cfg.converse.wave_size)
 
 
 @contextmanager
@@ -62,7 +71,8 @@ def open_cluster(cfg: RunConfig) -> Iterator[str | None]:
         return
     from distributed import LocalCluster
 
-    threads = -(-parallel_shards(cfg, _configured_concurrency(cfg)) // orch.dask_workers)
+    wanted = parallel_shards(cfg, _configured_concurrency(cfg), _narrowest(cfg))
+    threads = -(-wanted // orch.dask_workers)
     with LocalCluster(
         n_workers=orch.dask_workers,
         threads_per_worker=max(1, threads),
@@ -92,11 +102,13 @@ def _ephemeral_api_url() -> str | None:
 
 
 @contextmanager
-def shard_runner(cfg: RunConfig, max_concurrency: int, shards: int) -> Iterator[tuple[Any, int]]:
+def shard_runner(
+    cfg: RunConfig, max_concurrency: int, shards: int, width: int | None = None
+) -> Iterator[tuple[Any, int]]:
     """Yield a started task runner for a stage's shards and the number of processes that
     share each endpoint's cap (1 for threads, the cluster's worker count for Dask)."""
     if cfg.orchestration.task_runner == "threads":
-        threads = max(1, min(parallel_shards(cfg, max_concurrency), shards))
+        threads = max(1, min(parallel_shards(cfg, max_concurrency, width), shards))
         with ThreadPoolTaskRunner(max_workers=threads) as runner:
             yield runner, 1
         return

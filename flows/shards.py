@@ -102,8 +102,12 @@ def run_llm_stage(
     id_column: str,
     make_work: Callable[[pa.Table], Callable[[LlmClient], Awaitable[Any]]],
     section: Any,
+    width: int | None = None,
 ) -> StageOutput:
-    """Shard `items`, run missing shards on the task runner, return the combined checkpoints."""
+    """Shard `items`, run missing shards on the task runner, return the combined checkpoints.
+
+    `width`: items a shard works on at once when the stage goes in waves (default: all).
+    """
     shards = split(items, cfg.shard_size)
     section_hash = stable_hash(section.model_dump(mode="json"))
     todo = []
@@ -116,7 +120,8 @@ def run_llm_stage(
     if todo:
         ResponseCache(ctx.cache_path).close()  # create it (WAL) before workers race to
         busiest = max(ep.settings.max_concurrency for ep in ctx.endpoints.values())
-        with shard_runner(cfg, busiest, len(todo)) as (runner, processes):
+        width = min(cfg.shard_size, width or cfg.shard_size)
+        with shard_runner(cfg, busiest, len(todo), width) as (runner, processes):
             shard_ctx = ctx.split_limits(processes)
             futures = [
                 runner.submit(llm_shard, {"stage": stage, "shard": number,
