@@ -15,7 +15,9 @@ Decisions:
   against 3.5: turn-by-turn speakers mostly echo the previous line (repetition failed 18
   times in 18 rounds) and paste critic feedback into their turns. The default is therefore
   `one_call`; acceptance does not separate the modes at 0.5B, so rerun the benchmark on a
-  stronger generator before trusting either.
+  stronger generator before trusting either. One-call prompt v3 (profiles labelled as
+  background) stopped the pasted profile turns: still 0/6, 665 tokens and 1.4 failed
+  experts per draft, most of them `fact_use` (the model leaves its facts out).
 - Which facts a conversation used is detected lexically in each speaker's own turns.
 - Few-shot exemplars: the hand-written ones in `seeds/exemplars/conversations.jsonl` seed a
   pool; pairs run in waves of `wave_size`, and after each wave the best accepted
