@@ -19,24 +19,42 @@ from personafoundry.seeds import load_seed_personas
 from personafoundry.summary import stage_markdown
 
 
-def skeletons(cfg: RunConfig) -> pa.Table:
-    tables = [sample_personas(cfg.personas.census_count, cfg.personas, rng_seed=cfg.seed).table]
+def skeletons(cfg: RunConfig) -> tuple[pa.Table, pa.Table | None, dict]:
+    """Census skeletons + completed seed personas, the seed rows skipped (lenient) and counts."""
+    census = sample_personas(cfg.personas.census_count, cfg.personas, rng_seed=cfg.seed)
+    tables, dropped, stats = [census.table], None, {"census_sampled": census.table.num_rows}
     if cfg.personas.seed_files:
-        paths = [Path(p) for p in cfg.personas.seed_files]
-        tables.append(load_seed_personas(paths, rng_seed=cfg.seed).table)
-    return pa.concat_tables(tables, promote_options="permissive")
+        seeds = load_seed_personas(
+            [Path(p) for p in cfg.personas.seed_files], rng_seed=cfg.seed,
+            strict=cfg.personas.seed_strict, column_map=cfg.personas.seed_columns,
+        )  # fmt: skip
+        tables.append(seeds.table)
+        dropped, stats = seeds.dropped, {**stats, **seeds.stats}
+    return pa.concat_tables(tables, promote_options="permissive"), dropped, stats
+
+
+def write_calibration(store: RunStore, personas: pa.Table, cfg: RunConfig) -> str:
+    """The calibration report of the accepted personas, saved in the run folder (JSON + MD)."""
+    report = calibration_report(personas, cfg=cfg.personas)
+    store.write_json("calibration.json", report.to_json())
+    markdown = report.to_markdown()
+    store.write_text("calibration.md", markdown)
+    return markdown
 
 
 @flow(name="personafoundry-personas")
 def personas_flow(cfg: RunConfig) -> dict:
     """Sample and load persona skeletons, enrich them with the generator-critic loop."""
     store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
-    items = skeletons(cfg)
+    items, seeds_dropped, seed_stats = skeletons(cfg)
+    if seeds_dropped is not None and seeds_dropped.num_rows:  # lenient: skipped, with reasons
+        store.write_json("seeds_dropped.json", seeds_dropped.to_pylist())
     if not cfg.personas.enrich:
         store.write_shard(
             "personas", 0, "no-enrich", {"table": items}, {"accepted": items.num_rows}
         )
-        return {"accepted": items.num_rows}
+        write_calibration(store, items, cfg)
+        return {"accepted": items.num_rows, **seed_stats}
     with open_endpoints(cfg.llm, cfg.embedded) as endpoints:
         out = run_llm_stage(
             "personas",
@@ -48,8 +66,9 @@ def personas_flow(cfg: RunConfig) -> dict:
             lambda shard: lambda llm: enrich_personas(shard, cfg.personas, llm, rng_seed=cfg.seed),
             cfg.personas,
         )
-    markdown = stage_markdown("personas", out.stats, out.reviews)
+    stats = {**out.stats, **seed_stats}
+    markdown = stage_markdown("personas", stats, out.reviews)
     if out.table is not None and out.table.num_rows:  # census TVDs of what was accepted
-        markdown += "\n" + calibration_report(out.table, cfg=cfg.personas).to_markdown()
+        markdown += "\n" + write_calibration(store, out.table, cfg)
     create_markdown_artifact(key="personas-summary", markdown=markdown)
-    return out.stats
+    return stats

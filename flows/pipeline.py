@@ -49,7 +49,10 @@ def pipeline_flow(cfg: RunConfig) -> dict:
     ledger = cache.ledger(ctx.run_id)
     cache.close()
     store.write_json("stats.json", stats)
-    run_info = {"models": ctx.models(), "tokens": ledger}
+    stage_usage = {
+        k: v["usage"] for k, v in stats.items() if isinstance(v, dict) and v.get("usage")
+    }
+    run_info = {"models": ctx.models(), "tokens": ledger, "stage_usage": stage_usage}
     store.write_json("run_info.json", run_info)  # `release cut --from RUN` merges it
     release_path = release_flow(cfg, run_info)
     usage = {f"{row['role']}/{row['model']}": row for row in ledger}  # paid, over all resumes

@@ -115,6 +115,11 @@ class RunStore:
         _atomic_write_bytes(path, json.dumps(value, indent=2, sort_keys=True, default=str).encode())
         return path
 
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.root / name
+        _atomic_write_bytes(path, text.encode())
+        return path
+
     def read_json(self, name: str) -> Any:
         path = self.root / name
         return json.loads(path.read_text()) if path.exists() else None

@@ -35,7 +35,13 @@ def planned_items(cfg: RunConfig) -> dict[str, int]:
     seeds = 0
     if cfg.personas.seed_files:
         paths = [Path(p) for p in cfg.personas.seed_files]
-        seeds = load_seed_personas(paths, rng_seed=cfg.seed, strict=False).table.num_rows
+        seeds = load_seed_personas(
+            paths,
+            rng_seed=cfg.seed,
+            strict=False,
+            column_map=cfg.personas.seed_columns,
+            complete=False,
+        ).table.num_rows
     personas = cfg.personas.census_count + seeds
     return {
         "personas": personas,

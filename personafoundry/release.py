@@ -46,6 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import personafoundry
+from personafoundry.calibration import CalibrationReport
 from personafoundry.card import release_metrics, render_card
 from personafoundry.catalog import (
     MANIFEST,
@@ -272,6 +273,8 @@ def _write_release(
     if "report" in report.census:
         calibration = json.dumps(report.census["report"], indent=1, default=str)
         _write_text(tmp / "validation" / "calibration.json", calibration)
+        markdown = CalibrationReport(report.census["report"]).to_markdown()
+        _write_text(tmp / "validation" / "calibration.md", markdown)
     _write_text(tmp / "views.sql", views_sql(names))
     for rel, content in extra_files.items():
         _write_text(tmp / _safe_relpath(rel), content)

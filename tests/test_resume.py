@@ -46,15 +46,15 @@ def clean(prefect_harness, tmp_path_factory) -> CleanRun:
 
 
 class Tripwire:
-    """Responder wrapper: sets `reached` at the first `schema` request made after `marker`
-    exists, i.e. once a shard of the stage is committed and the next one is under way."""
+    """Responder wrapper: sets `reached` at the first request for one of `schemas` made after
+    `marker` exists, i.e. once a shard of the stage is committed and the next one is under way."""
 
-    def __init__(self, inner: Plausible, schema: str, marker: Path) -> None:
-        self.inner, self.schema, self.marker = inner, schema, marker
+    def __init__(self, inner: Plausible, schemas: set[str], marker: Path) -> None:
+        self.inner, self.schemas, self.marker = inner, schemas, marker
         self.reached = threading.Event()
 
     def __call__(self, payload: dict[str, Any]) -> dict[str, Any] | None:
-        if schema_of(payload)[0] == self.schema and self.marker.exists():
+        if schema_of(payload)[0] in self.schemas and self.marker.exists():
             self.reached.set()
         return self.inner(payload)
 
@@ -77,13 +77,17 @@ def test_sigkill_mid_stage_then_resume_loses_nothing_and_repays_nothing(clean, t
         config = write_toml(data, tmp_path / "run.toml")
         run_id = build_config(data).resolved_run_id()
         first_shard = tmp_path / "outputs" / "runs" / run_id / "conversations" / "shard-0000.json"
-        trip = Tripwire(Plausible(reject_rate=REJECT_RATE), "TurnReply", first_shard)
+        drafts = {"TurnReply", "OneCallReply"}  # either generation mode's requests
+        trip = Tripwire(Plausible(reject_rate=REJECT_RATE), drafts, first_shard)
         server.responder = trip
         with open(tmp_path / "killed.log", "w") as log:
             child = subprocess.Popen([*CLI, "run", "--config", str(config)], env=cli_env(),
                                      cwd=PROJECT_ROOT, stdout=log, stderr=log)  # fmt: skip
             try:
-                assert trip.reached.wait(timeout=600), "the run never reached conversations"
+                for _ in range(600):  # stop waiting as soon as the child ends on its own
+                    if trip.reached.wait(timeout=1) or child.poll() is not None:
+                        break
+                assert trip.reached.is_set(), "the run never reached a second conversations shard"
                 os.kill(child.pid, signal.SIGKILL)
             finally:
                 child.wait(timeout=60)
