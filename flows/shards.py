@@ -121,6 +121,7 @@ def run_llm_stage(
         ResponseCache(ctx.cache_path).close()  # create it (WAL) before workers race to
         busiest = max(ep.settings.max_concurrency for ep in ctx.endpoints.values())
         width = min(cfg.shard_size, width or cfg.shard_size)
+        started = time.monotonic()
         with shard_runner(cfg, busiest, len(todo), width) as (runner, processes):
             shard_ctx = ctx.split_limits(processes)
             futures = [
@@ -129,17 +130,17 @@ def run_llm_stage(
                                           "ctx": shard_ctx, "work": make_work(shard)})
                 for number, shard, fingerprint in todo
             ]  # fmt: skip
-            gather(stage, len(shards), todo, futures)
+            gather(stage, len(shards), todo, futures, started)
     return collect(store, stage)
 
 
-def gather(stage: str, total: int, todo: list, futures: list) -> None:
+def gather(stage: str, total: int, todo: list, futures: list, started: float) -> None:
     """Wait for every shard in shard order, logging progress; then raise the first failure.
 
     Waiting for all before raising lets in-flight shards commit their checkpoints, so a
     run stopped by the budget or a dead endpoint resumes with as little to redo as possible.
     """
-    started, done_items, failure = time.monotonic(), 0, None
+    done_items, failure = 0, None
     remaining = sum(shard.num_rows for _, shard, _ in todo)
     for (number, shard, _), future in zip(todo, futures, strict=True):
         try:
