@@ -73,9 +73,17 @@ def assert_same_release(rows: dict[str, list[dict]], clean: CleanRun) -> None:
 def test_sigkill_mid_stage_then_resume_loses_nothing_and_repays_nothing(clean, tmp_path):
     server = LlmServer(LATENCY_S, models=[MODEL]).start()
     try:
-        data = small_config(tmp_path / "outputs", server.base_url)
+        # One shard in flight at a time, so "a shard committed, the next under way" is a real
+        # mid-stage point; execution settings are outside the config hash, so the tables
+        # must still equal the clean run's (which ran its shards concurrently).
+        serial = {"orchestration": {"parallel_shards": 1}}
+        data = small_config(tmp_path / "outputs", server.base_url, serial)
         config = write_toml(data, tmp_path / "run.toml")
         run_id = build_config(data).resolved_run_id()
+        assert (
+            run_id
+            == build_config(small_config(tmp_path / "outputs", server.base_url)).resolved_run_id()
+        )
         first_shard = tmp_path / "outputs" / "runs" / run_id / "conversations" / "shard-0000.json"
         drafts = {"TurnReply", "OneCallReply"}  # either generation mode's requests
         trip = Tripwire(Plausible(reject_rate=REJECT_RATE), drafts, first_shard)
