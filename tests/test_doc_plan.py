@@ -288,7 +288,9 @@ CONFIGS = st.builds(
     distractors_per_persona=st.integers(0, 2),
     timeline_days=st.integers(7, 730),
 )
-PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @PROPERTY
@@ -344,7 +346,7 @@ def test_property_timeline_is_ordered_windowed_and_respects_changes(
         )
         for r in rows:
             ended = [facts[f]["valid_to"] for f in r["fact_ids"] if facts[f]["valid_to"]]
-            if ended and min(ended) < start.year:  # an ended fact dates its document in its time
+            if ended and min(ended) <= start.year:  # ended by the window: dated in its time
                 assert r["timestamp"].year <= min(ended)
             else:
                 assert start <= r["timestamp"] <= end, (r["timestamp"], start, end)
