@@ -180,6 +180,17 @@ def _assign_facts(
         )
         avoid = {i for i, k in kind_of.items() if kind and k and k != kind}
         i = _place(rng, fact, docs, types, cfg.facts_per_doc, avoid)
+        if i is None and cfg.cover_all:  # e.g. an outdated fact cannot share the current one's doc
+            docs.append(
+                {
+                    "type": _choose_types(rng, types, [fact], 1)[0],
+                    "facts": [],
+                    "implied": [],
+                    "order": 0,
+                }
+            )
+            kind_of[len(docs) - 1] = None
+            i = len(docs) - 1
         if i is None:
             unplaced.append(fact["fact_id"])
             continue
