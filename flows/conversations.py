@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
@@ -10,8 +11,22 @@ from personafoundry.checkpoint import RunStore
 from personafoundry.config import RunConfig
 from personafoundry.converse import generate_conversations
 from personafoundry.endpoints import open_endpoints
+from personafoundry.ids import stable_hash
 from personafoundry.pairing import pair_personas
 from personafoundry.summary import stage_markdown
+
+
+def conversation_pairs(cfg: RunConfig, store: RunStore, personas: pa.Table) -> pa.Table:
+    """The run's persona pairs, planned once and checkpointed: the conversations are written
+    for them and the documents take their counterparts from them, so the two stages can run
+    at the same time."""
+    fingerprint = stable_hash(
+        [cfg.seed, cfg.converse.model_dump(mode="json"), personas.column("persona_id").to_pylist()]
+    )
+    if not store.has_shard("pairs", 0, fingerprint):
+        pairs = pair_personas(personas, cfg.converse, rng_seed=cfg.seed).table
+        store.write_shard("pairs", 0, fingerprint, {"table": pairs}, {"pairs": pairs.num_rows})
+    return store.read_part("pairs")
 
 
 @flow(name="personafoundry-conversations")
@@ -19,8 +34,7 @@ def conversations_flow(cfg: RunConfig) -> dict:
     """Pair the run's personas and write one accepted conversation per pair where possible."""
     store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
     personas = store.read_latest("personas_dedup", "personas")
-    pairs = pair_personas(personas, cfg.converse, rng_seed=cfg.seed).table
-    store.write_shard("pairs", 0, "pairs", {"table": pairs}, {"pairs": pairs.num_rows})
+    pairs = conversation_pairs(cfg, store, personas)
     with open_endpoints(cfg.llm, cfg.embedded) as endpoints:
         out = run_llm_stage(
             "conversations",

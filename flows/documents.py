@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
+from flows.conversations import conversation_pairs
 from flows.shards import llm_context, run_llm_stage
 from personafoundry.checkpoint import RunStore
 from personafoundry.config import RunConfig
@@ -19,9 +20,8 @@ def documents_flow(cfg: RunConfig) -> dict:
     """Plan and write each persona's private documents."""
     store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
     personas = store.read_latest("personas_dedup", "personas")
-    plan = plan_documents(
-        personas, cfg.documents, rng_seed=cfg.seed, pairs=store.read_part("pairs")
-    ).table
+    pairs = conversation_pairs(cfg, store, personas)
+    plan = plan_documents(personas, cfg.documents, rng_seed=cfg.seed, pairs=pairs).table
     store.write_shard("plan", 0, "plan", {"table": plan}, {"planned": plan.num_rows})
     with open_endpoints(cfg.llm, cfg.embedded) as endpoints:
         out = run_llm_stage(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from prefect import flow
+from collections.abc import Callable
 
-from flows.conversations import conversations_flow
+from prefect import flow, task
+from prefect.cache_policies import NONE
+
+from flows.conversations import conversation_pairs, conversations_flow
 from flows.dedup import dedup_flow
 from flows.documents import documents_flow
 from flows.personas import personas_flow
@@ -27,9 +30,15 @@ DEMO_QUERY = (
 )
 
 
+@task(cache_policy=NONE, task_run_name="{name}")
+def stage_alongside(name: str, stage_flow: Callable[[RunConfig], dict], cfg: RunConfig) -> dict:
+    """Run a stage flow in the pipeline's thread pool, next to another stage."""
+    return stage_flow(cfg)
+
+
 @flow(name="personafoundry-pipeline")
 def pipeline_flow(cfg: RunConfig) -> dict:
-    """Personas -> dedup -> conversations -> documents -> dedup -> probes -> release."""
+    """Personas -> dedup -> (conversations | documents) -> dedup -> probes -> release."""
     settings.configure()
     store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
     store.write_json(
@@ -41,8 +50,15 @@ def pipeline_flow(cfg: RunConfig) -> dict:
         ctx = llm_context(cfg, endpoints)
         stats = {"personas": personas_flow(cfg)}
         stats["dedup_personas"] = dedup_flow(cfg, ["personas"])
-        stats["conversations"] = conversations_flow(cfg)
-        stats["documents"] = documents_flow(cfg)
+        # Documents need the pairs, not the conversations: both stages run at once and share
+        # each endpoint's max_concurrency, so one stage's tail is filled by the other's work.
+        conversation_pairs(cfg, store, store.read_latest("personas_dedup", "personas"))
+        documents = stage_alongside.submit("documents", documents_flow, cfg)
+        try:
+            stats["conversations"] = conversations_flow(cfg)
+        finally:
+            documents.wait()  # its shards commit before a stop of the conversations is raised
+        stats["documents"] = documents.result()
     stats["dedup"] = dedup_flow(cfg, ["conversations", "documents"])
     stats["probes"] = probes_flow(cfg)
     cache = ResponseCache(ctx.cache_path)

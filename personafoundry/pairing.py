@@ -161,10 +161,17 @@ def _match(
             tiebreak[pq] = rng.random()
         return pair_score(cfg.pairing, profiles[pid], profiles[q]), tiebreak[pq]
 
+    fits: dict[frozenset[str], bool] = {}
+
+    def fit(pid: str, q: str) -> bool:
+        """Some scenario suits both (fixed per pair, so computed once)."""
+        pq = frozenset((pid, q))
+        if pq not in fits:
+            fits[pq] = any(eligible(s, profiles[pid], profiles[q]) for s in scenarios)
+        return fits[pq]
+
     def allowed(pid: str, q: str) -> bool:
-        if cfg.allow_repeat_pairs or not met[frozenset((pid, q))]:
-            return any(eligible(s, profiles[pid], profiles[q]) for s in scenarios)
-        return False
+        return (cfg.allow_repeat_pairs or not met[frozenset((pid, q))]) and fit(pid, q)
 
     pairs: list[tuple[str, str, float]] = []
     for strict in [True] * cfg.per_persona + [False]:
@@ -184,23 +191,28 @@ def _match(
                 need[a] -= 1
                 need[b] -= 1
                 busy |= {a, b}
-    _repair(pairs, need, allowed, met, lambda p, q: key(p, q)[0])
+    _repair(pairs, need, allowed, fit, met, lambda p, q: key(p, q)[0])
     return pairs
 
 
 def _repair(
     pairs: list[tuple[str, str, float]], need: dict[str, int],
-    allowed: Callable[[str, str], bool], met: Counter[frozenset[str]],
-    score: Callable[[str, str], float],
+    allowed: Callable[[str, str], bool], fit: Callable[[str, str], bool],
+    met: Counter[frozenset[str]], score: Callable[[str, str], float],
 ) -> None:  # fmt: skip
     """Give short personas X, Y a slot by splitting a pair (U, V) into (X, U) + (Y, V).
 
     Greedy rounds can strand two personas that already met; one swap fixes most cases.
     X may equal Y when it is short by two or more.
     """
-    for x in [p for p in need if need[p] > 0]:
-        for y in [p for p in need if need[p] > 0]:
+    short = [p for p in need if need[p] > 0]
+    # a persona no scenario suits with anyone (a child, say) can take no swap: skip its scans
+    hopeful = {x for x in short if any(fit(x, a) for a in need if a != x)}
+    for x in short:
+        for y in short:
             if need[x] == 0 or need[y] == 0 or (x == y and need[x] < 2):
+                continue
+            if x not in hopeful or y not in hopeful:
                 continue
             swap = next(
                 (
