@@ -228,6 +228,8 @@ def report(size: dict[str, int], args: argparse.Namespace, out: dict, server: di
         "requests": requests,
         "server_requests": server["requests"],
         "server_max_in_flight": server["max_in_flight"],
+        # mean requests in flight per 5 s since the first request: where slots sat idle
+        "in_flight_per_5s": _per(server.get("in_flight_per_second", []), 5),
         "wall_s": round(out["wall"], 2),
         "ideal_s": round(ideal, 2),
         "efficiency": round(ideal / out["wall"], 3),
@@ -238,11 +240,21 @@ def report(size: dict[str, int], args: argparse.Namespace, out: dict, server: di
         "prefect_startup_s": round(out["startup"], 2),
         "flow_process_cpu_s": round(out["cpu"], 2),
         "stages_wall_s": out["stages"],
+        "stage_requests": {
+            stage: sum(row.get("requests", 0) for row in part["usage"].values())
+            for stage, part in stats.items()
+            if isinstance(part, dict) and part.get("usage")
+        },
         "shards": out["shards"],
         "loadavg_before": args.load_before,
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count(),
     }
+
+
+def _per(seconds: list[float], n: int) -> list[float]:
+    return [round(sum(seconds[i : i + n]) / len(seconds[i : i + n]), 1)
+            for i in range(0, len(seconds), n)]  # fmt: skip
 
 
 def main() -> None:

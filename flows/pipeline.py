@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from prefect import flow, task
@@ -12,7 +13,7 @@ from flows.dedup import dedup_flow
 from flows.documents import documents_flow
 from flows.personas import personas_flow
 from flows.probes import probes_flow
-from flows.release import release_flow
+from flows.release import prewarm_release_imports, release_flow
 from flows.scale import open_cluster
 from flows.shards import llm_context
 from personafoundry import settings
@@ -56,6 +57,8 @@ def pipeline_flow(cfg: RunConfig) -> dict:
         documents = stage_alongside.submit("documents", documents_flow, cfg)
         try:
             stats["conversations"] = conversations_flow(cfg)
+            # the release's imports load while the other stage mostly waits on the network
+            threading.Thread(target=prewarm_release_imports, name="prewarm", daemon=True).start()
         finally:
             documents.wait()  # its shards commit before a stop of the conversations is raised
         stats["documents"] = documents.result()

@@ -288,6 +288,7 @@ class LlmServer:
         self.errors: list[str] = []  # responder exceptions, so a fixture can fail on them
         self.in_flight = 0
         self.max_in_flight = 0
+        self._spans: list[tuple[float, float]] = []  # (start, end) of each request's wait
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._log: list[Recorded] = []
@@ -452,8 +453,25 @@ class LlmServer:
             "duplicates": self.count_duplicates(),
             "max_in_flight": self.max_in_flight,
             "outcomes": dict(self.outcomes()),
+            "in_flight_per_second": self.in_flight_per_second(),
         }
         return web.json_response(stats)
+
+    def in_flight_per_second(self) -> list[float]:
+        """Mean requests in flight in each second since the first request arrived."""
+        spans = list(self._spans)
+        if not spans:
+            return []
+        origin = min(a for a, _ in spans)
+        seconds = [0.0] * (int(max(b for _, b in spans) - origin) + 1)
+        for a, b in spans:
+            t = a
+            while t < b:
+                k = int(t - origin)
+                step = min(b, origin + k + 1) - t
+                seconds[k] += step
+                t += step
+        return [round(x, 1) for x in seconds]
 
     def _admit(self, payload: dict[str, Any]) -> tuple[Recorded, Reply | None]:
         with self._arrived:
@@ -498,6 +516,7 @@ class LlmServer:
         entry.outcome = reply.kind()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        started = time.monotonic()
         try:
             if await self._wait(self.latency + reply.delay):
                 return _error(503, "server stopping")
@@ -509,6 +528,7 @@ class LlmServer:
             return self._answer(payload, reply, entry.index)
         finally:
             self.in_flight -= 1
+            self._spans.append((started, time.monotonic()))
 
     def _answer(self, payload: dict[str, Any], reply: Reply, index: int) -> web.Response:
         if reply.status != 200:
