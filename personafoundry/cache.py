@@ -7,6 +7,12 @@ Decisions:
   endpoint identity, model, messages, sampling parameters, seed and response schema. A
   changed prompt template or schema therefore changes the key and can never hit a stale
   entry. API keys are never part of a key or a row.
+- One SQLite connection per cache file per process, shared by every `ResponseCache` opened
+  on it (refcounted) behind one lock: concurrent shards of a process then queue on a
+  Python lock for a fraction of a millisecond instead of contending for SQLite's file lock,
+  whose busy handler sleeps for up to 100 ms while blocking the caller's event loop
+  (measured: 6 ms per statement on average with 10 connections in one process). Other
+  processes (Dask workers) still coordinate through WAL and the busy timeout.
 - Every paid reply is stored with its token usage and the run that paid for it, so the
   token totals of a run are `SUM` over its rows: they survive crashes and resumes exactly,
   with no separate counter file that could lag behind.
@@ -14,6 +20,7 @@ Decisions:
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -53,17 +60,37 @@ def cache_key(request: dict[str, Any]) -> str:
     return stable_hash(request, length=64)
 
 
+class _Shared:
+    """A process's connection to one cache file, its lock and how many caches use it."""
+
+    def __init__(self, path: Path) -> None:
+        self.lock = threading.Lock()
+        self.conn = sqlite3.connect(path, timeout=60, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.executescript(SCHEMA_SQL)
+        self.users = 0
+
+
+_SHARED: dict[tuple[int, str], _Shared] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 class ResponseCache:
     """Request-keyed store of raw replies; thread-safe and multi-process safe."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(SCHEMA_SQL)
+        self._key = (os.getpid(), str(self.path.resolve()))
+        with _SHARED_LOCK:
+            shared = _SHARED.get(self._key)
+            if shared is None:
+                shared = _SHARED[self._key] = _Shared(self.path)
+            shared.users += 1
+        self._shared: _Shared | None = shared
+        self._lock = shared.lock
+        self._conn = shared.conn
 
     def get(self, key: str) -> CachedReply | None:
         with self._lock:
@@ -125,5 +152,13 @@ class ResponseCache:
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        """Release this cache; the shared connection closes with its last user."""
+        with _SHARED_LOCK:
+            shared, self._shared = self._shared, None
+            if shared is None:
+                return
+            shared.users -= 1
+            if shared.users == 0:
+                del _SHARED[self._key]
+                with shared.lock:
+                    shared.conn.close()

@@ -343,6 +343,8 @@ def _distractors(
     rng_seed: int,
     start: int,
 ) -> list[dict[str, Any]]:
+    if not cfg.distractors_per_persona:  # the pool scans every persona's facts: skip it
+        return []
     pid = persona["persona_id"]
     cats = {f["category"] for f in facts}
     mine = {f["statement"].strip().lower() for f in facts}

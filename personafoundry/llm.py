@@ -26,6 +26,7 @@ import functools
 import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -131,6 +132,15 @@ def parse_json_reply(content: str, schema: type[M], check: Callable[[M], None] |
     return value
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context per process: building one loads the CA store (about 60 ms, on the
+    event loop), and every shard opens its own client."""
+    import httpx2
+
+    return httpx2.create_ssl_context()
+
+
 class LlmClient:
     """Async gateway over resolved endpoints with cache, retries, limits and accounting.
 
@@ -170,7 +180,9 @@ class LlmClient:
                     api_key=ep.api_key,
                     max_retries=0,
                     timeout=ep.settings.timeout_s,
-                    http_client=openai.DefaultAioHttpClient(timeout=ep.settings.timeout_s),
+                    http_client=openai.DefaultAioHttpClient(
+                        timeout=ep.settings.timeout_s, verify=_tls_context()
+                    ),
                 )
             # Roles sharing an endpoint share one limit: the smallest one configured.
             limits[ep.base_url] = min(ep.settings.max_concurrency, limits.get(ep.base_url, 1 << 30))

@@ -146,32 +146,37 @@ def eligible(scenario: Scenario, p: dict[str, Any], q: dict[str, Any]) -> bool:
     return not (scenario.employed and not (p["employed"] and q["employed"]))
 
 
+def _pk(a: str, b: str) -> tuple[str, str]:
+    """The unordered pair {a, b} as a dict key (cheaper than a frozenset)."""
+    return (a, b) if a < b else (b, a)
+
+
 def _match(
     ids: list[str], profiles: dict[str, dict[str, Any]], scenarios: list[Scenario],
     cfg: ConverseConfig, rng: random.Random,
 ) -> list[tuple[str, str, float]]:  # fmt: skip
     """Greedy rounds; returns (persona, partner, policy score) triples."""
     need = dict.fromkeys(ids, cfg.per_persona)
-    met: Counter[frozenset[str]] = Counter()
-    tiebreak: dict[frozenset[str], float] = {}
+    met: Counter[tuple[str, str]] = Counter()
+    tiebreak: dict[tuple[str, str], float] = {}
 
     def key(pid: str, q: str) -> tuple[float, float]:
-        pq = frozenset((pid, q))
+        pq = _pk(pid, q)
         if pq not in tiebreak:
             tiebreak[pq] = rng.random()
         return pair_score(cfg.pairing, profiles[pid], profiles[q]), tiebreak[pq]
 
-    fits: dict[frozenset[str], bool] = {}
+    fits: dict[tuple[str, str], bool] = {}
 
     def fit(pid: str, q: str) -> bool:
         """Some scenario suits both (fixed per pair, so computed once)."""
-        pq = frozenset((pid, q))
+        pq = _pk(pid, q)
         if pq not in fits:
             fits[pq] = any(eligible(s, profiles[pid], profiles[q]) for s in scenarios)
         return fits[pq]
 
     def allowed(pid: str, q: str) -> bool:
-        return (cfg.allow_repeat_pairs or not met[frozenset((pid, q))]) and fit(pid, q)
+        return (cfg.allow_repeat_pairs or not met[_pk(pid, q)]) and fit(pid, q)
 
     pairs: list[tuple[str, str, float]] = []
     for strict in [True] * cfg.per_persona + [False]:
@@ -187,7 +192,7 @@ def _match(
         for a, b in sorted(sorted(edges), key=lambda e: key(*e), reverse=True):
             if need[a] and need[b] and not (strict and busy & {a, b}) and allowed(a, b):
                 pairs.append((a, b, key(a, b)[0]))
-                met[frozenset((a, b))] += 1
+                met[_pk(a, b)] += 1
                 need[a] -= 1
                 need[b] -= 1
                 busy |= {a, b}
@@ -198,7 +203,7 @@ def _match(
 def _repair(
     pairs: list[tuple[str, str, float]], need: dict[str, int],
     allowed: Callable[[str, str], bool], fit: Callable[[str, str], bool],
-    met: Counter[frozenset[str]], score: Callable[[str, str], float],
+    met: Counter[tuple[str, str]], score: Callable[[str, str], float],
 ) -> None:  # fmt: skip
     """Give short personas X, Y a slot by splitting a pair (U, V) into (X, U) + (Y, V).
 
@@ -227,10 +232,10 @@ def _repair(
             if swap is None:
                 continue
             k, a, b = swap
-            met[frozenset(pairs[k][:2])] -= 1
+            met[_pk(*pairs[k][:2])] -= 1
             pairs[k] = (x, a, score(x, a))
             pairs.append((y, b, score(y, b)))
-            met.update([frozenset((x, a)), frozenset((y, b))])
+            met.update([_pk(x, a), _pk(y, b)])
             need[x] -= 1
             need[y] -= 1
 
