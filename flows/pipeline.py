@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from flows.conversations import conversation_pairs, conversations_flow
 from flows.dedup import dedup_flow
@@ -41,6 +42,13 @@ def stage_alongside(name: str, stage_flow: Callable[[RunConfig], dict], cfg: Run
 def pipeline_flow(cfg: RunConfig) -> dict:
     """Personas -> dedup -> (conversations | documents) -> dedup -> probes -> release."""
     settings.configure()
+    # Stage subflows send no heartbeats of their own: this flow's heartbeat already shows the
+    # process is alive, and a subflow's heartbeat thread holds its end for up to 1 s.
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return _run_stages(cfg)
+
+
+def _run_stages(cfg: RunConfig) -> dict:
     store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
     store.write_json(
         "config.json",
