@@ -12,6 +12,16 @@ from personafoundry.config import RunConfig
 from personafoundry.dedup import dedup_table
 from personafoundry.dedup_index import prior_index, save_index
 from personafoundry.ids import stable_hash
+from personafoundry.minhash import permutations
+
+
+def prewarm_dedup(cfg: RunConfig) -> None:
+    """Load datasketch and its permutations (about 0.5 s) before the first dedup needs them.
+
+    The pipeline calls this in a background thread while the personas stage waits on the
+    network, so the dedup between the personas and the next stages does not pay for it.
+    """
+    permutations(cfg.dedup.num_perm, cfg.dedup.seed)
 
 
 @flow(name="personafoundry-dedup")

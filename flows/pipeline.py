@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from flows.conversations import conversation_pairs, conversations_flow
-from flows.dedup import dedup_flow
+from flows.dedup import dedup_flow, prewarm_dedup
 from flows.documents import documents_flow
 from flows.personas import personas_flow
 from flows.probes import probes_flow
@@ -32,10 +31,19 @@ DEMO_QUERY = (
 )
 
 
-@task(cache_policy=NONE, task_run_name="{name}")
-def stage_alongside(name: str, stage_flow: Callable[[RunConfig], dict], cfg: RunConfig) -> dict:
-    """Run a stage flow in the pipeline's thread pool, next to another stage."""
-    return stage_flow(cfg)
+@task(cache_policy=NONE, task_run_name="conversations")
+def conversations_alongside(cfg: RunConfig) -> dict:
+    """Conversations and their dedup, in the pipeline's thread pool next to the documents.
+
+    The documents (about three times the calls) run in the flow's own thread and start
+    first; the conversations fill the endpoint slots the documents leave free. Their dedup
+    runs here too, against the personas' index, so only the documents' dedup is left after.
+    """
+    stats = {"conversations": conversations_flow(cfg)}
+    stats["dedup"] = dedup_flow(cfg, ["conversations"])
+    # the release's imports load while the documents mostly wait on the network
+    threading.Thread(target=prewarm_release_imports, name="prewarm", daemon=True).start()
+    return stats
 
 
 @flow(name="personafoundry-pipeline")
@@ -57,20 +65,21 @@ def _run_stages(cfg: RunConfig) -> dict:
     # One Dask cluster (when configured) and one embedded server for all stages.
     with open_cluster(cfg), open_endpoints(cfg.llm, cfg.embedded) as endpoints:
         ctx = llm_context(cfg, endpoints)
+        threading.Thread(target=prewarm_dedup, args=(cfg,), name="prewarm", daemon=True).start()
         stats = {"personas": personas_flow(cfg)}
         stats["dedup_personas"] = dedup_flow(cfg, ["personas"])
         # Documents need the pairs, not the conversations: both stages run at once and share
         # each endpoint's max_concurrency, so one stage's tail is filled by the other's work.
         conversation_pairs(cfg, store, store.read_latest("personas_dedup", "personas"))
-        documents = stage_alongside.submit("documents", documents_flow, cfg)
+        conversations = conversations_alongside.submit(cfg)
         try:
-            stats["conversations"] = conversations_flow(cfg)
-            # the release's imports load while the other stage mostly waits on the network
-            threading.Thread(target=prewarm_release_imports, name="prewarm", daemon=True).start()
+            stats["documents"] = documents_flow(cfg)
         finally:
-            documents.wait()  # its shards commit before a stop of the conversations is raised
-        stats["documents"] = documents.result()
-    stats["dedup"] = dedup_flow(cfg, ["conversations", "documents"])
+            conversations.wait()  # its shards commit before a stop of the documents is raised
+        alongside = conversations.result()
+    stats["conversations"] = alongside["conversations"]
+    # conversations were deduped first (the index passes from table to table in this order)
+    stats["dedup"] = {**alongside["dedup"], **dedup_flow(cfg, ["documents"])}
     stats["probes"] = probes_flow(cfg)
     cache = ResponseCache(ctx.cache_path)
     ledger = cache.ledger(ctx.run_id)
