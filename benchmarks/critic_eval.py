@@ -3,9 +3,12 @@
 Usage: .venv/bin/python benchmarks/critic_eval.py [--personas 80] [--per-persona 3]
        [--release outputs/releases/NAME/VERSION] [--llm none|embedded] [--llm-sample 3]
 
-Prints one JSON object:
+Prints one JSON object (`build_report`):
 `{"deterministic": {expert: {corruption: {"detection_rate", "cases"}, "false_alarm_rate"}},
-"llm": {judge: {...same...}}}`; experts report only the corruptions they own (`OWNERS`).
+"llm": {judge: {...same, + "no_verdict" per corruption, "originals_no_verdict"}},
+"setup": {"source", "originals", "cases", "seed", "llm", "load_average"}}`; experts report
+only the corruptions they own (`OWNERS`), and "deterministic" and "llm" hold nothing but
+experts (how the run was set up is under "setup"; "llm" is `{}` without `--llm`).
 
 Method:
 - Originals: accepted conversations. By default they are produced on the loopback test
@@ -510,6 +513,7 @@ async def llm_rates(
     originals: list[tuple[Draft, Dialogue]], corrupted: dict[str, list[tuple[Draft, Dialogue]]],
     sample: int, mode: str, tmp: Path,
 ) -> dict[str, Any]:  # fmt: skip
+    """The LLM judges' rates on the embedded model, per expert (see `llm_section`)."""
     from personafoundry.cache import ResponseCache
     from personafoundry.embedded import EmbeddedServer
     from personafoundry.endpoints import resolve_embedded
@@ -529,13 +533,31 @@ async def llm_rates(
             bad, none_bad = {}, {}
             for c, cases in picks.items():
                 bad[c], none_bad[c] = await _judge_flags(cases, llm, mode)
-    out = rates(orig, bad, OWNERS["llm"])
+    return llm_section(orig, bad, none_orig, none_bad)
+
+
+def llm_section(
+    flags_orig: list[set[str]], flags_bad: dict[str, list[set[str]]], none_orig: int,
+    none_bad: dict[str, int],
+) -> dict[str, Any]:  # fmt: skip
+    """`rates` of the LLM judges plus how many cases got no valid verdict; experts only."""
+    out = rates(flags_orig, flags_bad, OWNERS["llm"])
     for expert, row in out.items():
         for c in OWNERS["llm"][expert]:
-            row[c]["no_verdict"] = none_bad[c]
+            row[c]["no_verdict"] = none_bad.get(c, 0)
         row["originals_no_verdict"] = none_orig
-    out["_setup"] = {"model": "embedded", "judges": mode, "sample_per_case": sample}
     return out
+
+
+def build_report(
+    deterministic: dict[str, Any], llm: dict[str, Any], setup: dict[str, Any]
+) -> dict[str, Any]:
+    """The printed object: expert sections keyed by expert only, run facts under "setup"."""
+    for section, experts in (("deterministic", deterministic), ("llm", llm)):
+        unknown = sorted(set(experts) - set(OWNERS[section]))
+        if unknown:
+            raise ValueError(f"critic_eval: {section} holds {unknown}, which are not experts")
+    return {"deterministic": deterministic, "llm": llm, "setup": setup}
 
 
 def main() -> None:
@@ -556,20 +578,27 @@ def main() -> None:
         originals = test_server_originals(args.personas, args.per_persona)
     originals += exemplar_originals(ConverseConfig()) + natural_originals(ConverseConfig())
     corrupted = corrupt_all(originals)
-    out: dict[str, Any] = {"deterministic": deterministic_rates(originals, corrupted), "llm": {}}
     if args.show_misses:
         show_misses(originals, corrupted, args.show_misses)
+    llm: dict[str, Any] = {}
     if args.llm == "embedded":
         with tempfile.TemporaryDirectory() as tmp:
-            out["llm"] = asyncio.run(
+            llm = asyncio.run(
                 llm_rates(originals, corrupted, args.llm_sample, args.judges, Path(tmp))
             )
-    print(
-        f"critic_eval: {len(originals)} originals, cases "
-        f"{ {c: len(v) for c, v in corrupted.items()} }, load average "
-        f"{[round(x, 2) for x in load_start]} -> {[round(x, 2) for x in os.getloadavg()]}",
-        file=sys.stderr,
-    )
+    setup = {
+        "source": f"release {args.release}"
+        if args.release
+        else f"test server (plausible), {args.personas} personas x {args.per_persona}",
+        "originals": len(originals),
+        "cases": {c: len(v) for c, v in corrupted.items()},
+        "seed": SEED,
+        "llm": None
+        if args.llm == "none"
+        else {"model": args.llm, "judges": args.judges, "sample_per_case": args.llm_sample},
+        "load_average": [[round(x, 2) for x in load_start], [round(x, 2) for x in os.getloadavg()]],
+    }
+    out = build_report(deterministic_rates(originals, corrupted), llm, setup)
     print(json.dumps(out, indent=2, sort_keys=True))
 
 

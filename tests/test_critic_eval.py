@@ -218,3 +218,29 @@ def test_release_originals_rebuild_drafts_and_dialogues(tmp_path) -> None:
     assert draft == ORIGINAL
     assert [s.persona_id for s in d.speakers] == [R, O]
     assert [f.statement for f in d.speakers[0].facts] == [f.statement for f in ROSA.facts]
+
+
+def test_llm_section_holds_only_experts_with_no_verdict_counts() -> None:
+    owned = {c for cs in ce.OWNERS["llm"].values() for c in cs}
+    bad = {c: [{"faithfulness", "coherence"}, set()] for c in owned}
+    out = ce.llm_section([set(), {"naturalness"}], bad, 1, dict.fromkeys(owned, 1))
+    assert set(out) == set(ce.OWNERS["llm"])
+    faith = out["faithfulness"]
+    assert faith["contradict_fact"] == {"detection_rate": 0.5, "cases": 2, "no_verdict": 1}
+    assert faith["false_alarm_rate"] == 0.0 and faith["originals_no_verdict"] == 1
+    assert out["naturalness"]["false_alarm_rate"] == 0.5
+    assert out["engagement"] == {"false_alarm_rate": 0.0, "originals_no_verdict": 1}
+
+
+def test_report_keeps_run_setup_out_of_the_expert_sections() -> None:
+    det = ce.deterministic_rates([(ORIGINAL, DIALOGUE)], ce.corrupt_all([(ORIGINAL, DIALOGUE)]))
+    setup = {"originals": 1, "llm": None}
+    out = ce.build_report(det, {}, setup)
+    assert list(out) == ["deterministic", "llm", "setup"] and out["setup"] == setup
+    assert set(out["deterministic"]) == set(ce.OWNERS["deterministic"])
+    for expert, row in out["deterministic"].items():
+        assert set(row) == {*ce.OWNERS["deterministic"][expert], "false_alarm_rate"}
+        for c in ce.OWNERS["deterministic"][expert]:
+            assert set(row[c]) == {"detection_rate", "cases"}
+    with pytest.raises(ValueError, match="_setup"):
+        ce.build_report(det, {"_setup": {"model": "embedded"}}, setup)
