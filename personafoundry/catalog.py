@@ -49,11 +49,13 @@ EXAMPLE_QUERIES = {
         "JOIN personas b ON b.persona_id = c.persona_ids[2] "
         "GROUP BY ALL ORDER BY conversations DESC, state_1, state_2 LIMIT 10"
     ),
-    "probe evidence by kind and document type": (
-        "SELECT p.kind, d.doc_type, count(*) AS evidence FROM probes p, "
-        "unnest(p.evidence_document_ids) AS e(document_id) "
-        "JOIN documents d ON d.document_id = e.document_id "
-        "GROUP BY ALL ORDER BY evidence DESC, p.kind, d.doc_type"
+    "probe evidence by kind and document type": (  # `outdated`: temporal probes' old value
+        "WITH e AS (SELECT kind, 'answer' AS supports, unnest(evidence_document_ids) AS "
+        "document_id FROM probes UNION ALL SELECT kind, 'outdated_answer', "
+        "unnest(outdated_evidence_document_ids) FROM probes) "
+        "SELECT e.kind, e.supports, d.doc_type, count(*) AS evidence FROM e "
+        "JOIN documents d USING (document_id) "
+        "GROUP BY ALL ORDER BY evidence DESC, e.kind, e.supports, d.doc_type"
     ),
     "mean conversation critic score by age band": (
         "SELECT (p.age // 10) * 10 AS age_band, count(*) AS conversations, "

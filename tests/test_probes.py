@@ -10,9 +10,10 @@ import pytest
 from test_doc_plan import make_personas
 
 from personafoundry.config import DocumentsConfig
+from personafoundry.doc_plan import PLAN_SCHEMA
 from personafoundry.documents import output_schema
 from personafoundry.probe_questions import natural_question
-from personafoundry.probes import answer_span, ask, build_probes, cloze
+from personafoundry.probes import REASONS, answer_span, ask, build_probes, cloze
 from schemas import get_schema
 
 PERSONAS = make_personas()
@@ -107,26 +108,30 @@ def test_every_question_leaves_the_answer_out_and_falls_back_to_the_cloze() -> N
     assert not ask(facts[-1])[2] and "What goes in the blank?" in ask(facts[-1])[0]
 
 
-def test_direct_probes_cite_the_documents_that_reveal_each_fact() -> None:
+def test_direct_probes_cite_the_documents_that_state_each_answer() -> None:
     result = build_probes(PERSONAS, documents(*BASE), DocumentsConfig(), rng_seed=1)
     direct = {p["fact_id"]: p for p in by_kind(result.table, "direct")}
     assert set(direct) == {F[1], F[2]}  # Dallas/Tulsa are a change: a temporal probe instead
-    assert direct[F[1]]["answer"] == "$1,150"
+    assert direct[F[1]]["answer"] == "$1,150" and direct[F[1]]["support"] == "stated"
     assert direct[F[1]]["question"] == "How much do I pay a month in rent?"
-    assert result.stats["answer_not_stated"] == 0 and result.stats["cloze_questions"] == 0
     assert direct[F[1]]["evidence_document_ids"] == ["doc_0000000000000002"]
+    assert direct[F[1]]["outdated_answer"] is None and direct[F[1]]["outdated_fact_id"] is None
+    assert result.stats["stated"] == 3 and result.stats["implied"] == 0
+    assert result.stats["cloze_questions"] == 0
     assert result.table.schema.equals(get_schema("probes").arrow_schema(), check_metadata=False)
     again = build_probes(PERSONAS, documents(*BASE), DocumentsConfig(), rng_seed=1)
     assert again.table.equals(result.table)
 
 
-def test_temporal_probe_gives_current_and_outdated_answers_in_time_order() -> None:
+def test_temporal_probe_keeps_current_and_outdated_answers_in_their_own_columns() -> None:
     result = build_probes(PERSONAS, documents(*BASE), DocumentsConfig(), rng_seed=1)
     [temporal] = by_kind(result.table, "temporal")
-    assert temporal["fact_id"] == F[4]
-    assert temporal["answer"] == "Tulsa (earlier: Dallas)"
-    assert temporal["evidence_document_ids"] == ["doc_0000000000000001", "doc_0000000000000003"]
     assert temporal["question"] == "Where do I live now, and what was it before?"
+    assert (temporal["fact_id"], temporal["answer"]) == (F[4], "Tulsa")
+    assert temporal["evidence_document_ids"] == ["doc_0000000000000003"]
+    assert (temporal["outdated_fact_id"], temporal["outdated_answer"]) == (F[3], "Dallas")
+    assert temporal["outdated_evidence_document_ids"] == ["doc_0000000000000001"]
+    assert temporal["support"] == "stated"
 
 
 def test_temporal_probe_is_dropped_when_the_timeline_disagrees() -> None:
@@ -134,7 +139,16 @@ def test_temporal_probe_is_dropped_when_the_timeline_disagrees() -> None:
     result = build_probes(PERSONAS, documents(late, *BASE[1:]), DocumentsConfig(), rng_seed=1)
     assert not by_kind(result.table, "temporal")
     [row] = [r for r in result.dropped.to_pylist() if r["kind"] == "temporal"]
-    assert row["fact_id"] == F[4] and row["reason"].startswith("timeline_inconsistent")
+    assert row["fact_id"] == F[4] and row["reason"] == "timeline_inconsistent"
+    assert row["detail"] == "outdated doc_0000000000000001 is not older than doc_0000000000000003"
+
+
+def test_temporal_probe_needs_both_answers_stated() -> None:
+    vague = doc(1, "Packing up the old Texas apartment, last week before the move.", [F[3]], 1)
+    result = build_probes(PERSONAS, documents(vague, *BASE[1:]), DocumentsConfig(), rng_seed=1)
+    assert not by_kind(result.table, "temporal")
+    [row] = [r for r in result.dropped.to_pylist() if r["kind"] == "temporal"]
+    assert row["reason"] == "answer_not_supported" and "'Dallas'" in row["detail"]
 
 
 def test_negative_probes_answer_unknown_for_facts_no_document_reveals() -> None:
@@ -144,23 +158,50 @@ def test_negative_probes_answer_unknown_for_facts_no_document_reveals() -> None:
     maria = [p for p in negatives if p["persona_id"] == PID]
     assert {p["fact_id"] for p in maria} == {F[0], F[5], F[6]}
     assert all(p["answer"] == "unknown" and p["evidence_document_ids"] == [] for p in negatives)
+    assert all(p["support"] is None and p["outdated_answer"] is None for p in negatives)
     capped = build_probes(
         PERSONAS, documents(*BASE), DocumentsConfig(negative_probes=1), rng_seed=1
     )
     assert len([p for p in by_kind(capped.table, "negative") if p["persona_id"] == PID]) == 1
 
 
-def test_negative_probe_is_dropped_when_a_document_mentions_the_answer() -> None:
-    leaky = doc(4, "Pharmacy said no penicillin for me, ever.", [], 6)
-    result = build_probes(
-        PERSONAS, documents(*BASE, leaky), DocumentsConfig(negative_probes=5), rng_seed=1
-    )
+@pytest.mark.parametrize(
+    ("body", "leaked_fact"),
+    [
+        ("Pharmacy said no penicillin for me, ever.", 5),  # the answer span itself
+        ("Sofia turned 9 today, cake at the park!", 6),  # key token "9" next to "Sofia"
+        ("Night shift again, the hospital in Tulsa was packed, nurses everywhere.", 0),  # match
+        ("Alarm at 9am, coffee, then errands.", None),  # a 9 alone gives nothing away
+    ],
+)
+def test_negative_probe_is_dropped_when_a_document_gives_the_fact_away(
+    body: str, leaked_fact: int | None
+) -> None:
+    leaky = doc(4, body, [], 6)
+    cfg = DocumentsConfig(negative_probes=5)
+    result = build_probes(PERSONAS, documents(*BASE, leaky), cfg, rng_seed=1)
+    leaked = [r for r in result.dropped.to_pylist() if r["reason"] == "negative_answer_leaked"]
+    negatives = {p["fact_id"] for p in by_kind(result.table, "negative")}
+    if leaked_fact is None:
+        assert not leaked and {F[0], F[5], F[6]} <= negatives
+        return
+    [row] = leaked
+    assert row["fact_id"] == F[leaked_fact] and row["detail"] == "doc_0000000000000004"
+    assert F[leaked_fact] not in negatives and result.stats["dropped.negative_answer_leaked"] == 1
+
+
+def test_a_fact_planned_in_an_accepted_document_is_never_a_negative() -> None:
+    hint = doc(4, "Double-checked the meds list at the pharmacy again.", [], 6)
+    plan = plan_rows((hint, [F[5]], [F[5]]), (BASE[1], [F[1], F[2]], []))
+    cfg = DocumentsConfig(negative_probes=5)
+    result = build_probes(PERSONAS, documents(*BASE, hint), cfg, rng_seed=1, plan=plan)
     assert F[5] not in {p["fact_id"] for p in by_kind(result.table, "negative")}
     [row] = [r for r in result.dropped.to_pylist() if r["fact_id"] == F[5]]
-    assert row["reason"] == "negative_answer_found: doc_0000000000000004"
+    assert row["reason"] == "negative_answer_leaked"
+    assert row["detail"].startswith("planned in doc_0000000000000004")
 
 
-def test_an_incidental_reveal_joins_the_evidence() -> None:
+def test_an_incidental_reveal_that_states_the_answer_joins_the_evidence() -> None:
     extra = doc(5, "Budget: rent 1150 each month, I pay it on the 1st.", [], 4)
     result = build_probes(PERSONAS, documents(*BASE, extra), DocumentsConfig(), rng_seed=1)
     [rent] = [p for p in by_kind(result.table, "direct") if p["fact_id"] == F[1]]
@@ -168,12 +209,40 @@ def test_an_incidental_reveal_joins_the_evidence() -> None:
     assert result.stats["incidental_evidence"] == 1
 
 
+def test_documents_that_reveal_the_fact_without_its_answer_are_not_cited() -> None:
+    mercy = doc(7, "Double shift at Mercy Hospital, feet are done.", [F[0]], 2)
+    vague = doc(8, "Night shift as a nurse, the hospital in Tulsa was chaos.", [F[0]], 6)
+    other = doc(
+        9, "Another night shift at the hospital in Tulsa as a nurse, work work work.", [], 7
+    )
+    result = build_probes(
+        PERSONAS, documents(*BASE, mercy, vague, other), DocumentsConfig(), rng_seed=1
+    )
+    [job] = [p for p in by_kind(result.table, "direct") if p["fact_id"] == F[0]]
+    assert job["answer"] == "Mercy Hospital" and job["support"] == "stated"
+    assert job["evidence_document_ids"] == ["doc_0000000000000007"]
+    assert result.stats["incidental_evidence"] == 0
+
+
+def test_an_answer_no_cited_document_states_is_dropped_as_not_supported() -> None:
+    vague = doc(8, "Night shift as a nurse, the hospital in Tulsa was chaos.", [F[0]], 6)
+    result = build_probes(PERSONAS, documents(*BASE, vague), DocumentsConfig(), rng_seed=1)
+    assert F[0] not in {p["fact_id"] for p in result.table.to_pylist()}
+    [row] = [r for r in result.dropped.to_pylist() if r["fact_id"] == F[0]]
+    assert (row["kind"], row["reason"]) == ("direct", "answer_not_supported")
+    assert (
+        row["detail"]
+        == "'Mercy Hospital' is not stated in doc_0000000000000008 nor planned implied"
+    )
+    assert result.stats["dropped.answer_not_supported"] == 1
+
+
 def test_a_distractor_that_holds_the_answer_makes_the_probe_ambiguous() -> None:
     noise = doc(6, "Tom: I play pickleball every Saturday morning too!", [], 4, is_distractor=True)
     result = build_probes(PERSONAS, documents(*BASE, noise), DocumentsConfig(), rng_seed=1)
     assert F[2] not in {p["fact_id"] for p in by_kind(result.table, "direct")}
     [row] = [r for r in result.dropped.to_pylist() if r["fact_id"] == F[2]]
-    assert row["reason"] == "answer_in_distractor: doc_0000000000000006"
+    assert (row["reason"], row["detail"]) == ("answer_in_distractor", "doc_0000000000000006")
 
 
 def test_every_probe_fact_and_evidence_belongs_to_its_persona() -> None:
@@ -184,19 +253,63 @@ def test_every_probe_fact_and_evidence_belongs_to_its_persona() -> None:
     owners = {d["document_id"]: d["persona_id"] for d in BASE}
     for probe in result.table.to_pylist():
         assert (probe["persona_id"], probe["fact_id"]) in facts
-        assert all(owners[d] == probe["persona_id"] for d in probe["evidence_document_ids"])
+        cited = probe["evidence_document_ids"] + (probe["outdated_evidence_document_ids"] or [])
+        assert all(owners[d] == probe["persona_id"] for d in cited)
     assert len(set(result.table.column("probe_id").to_pylist())) == result.table.num_rows
     assert result.stats["direct"] + result.stats["temporal"] + result.stats["negative"] == (
         result.table.num_rows
     )
 
 
-def test_an_implied_fact_keeps_its_probe_and_is_counted_as_not_stated() -> None:
-    implied = doc(5, "Out on the courts with my paddle again, best part of the week.", [F[2]], 4)
-    rent = doc(2, "Rent $1,150 paid.", [F[1]], 3)
-    result = build_probes(
-        PERSONAS, documents(BASE[0], rent, BASE[2], implied), DocumentsConfig(), rng_seed=1
-    )
+IMPLIED = doc(5, "Out on the courts with my paddle again, best part of the week.", [F[2]], 4)
+RENT_ONLY = doc(2, "Rent $1,150 paid.", [F[1]], 3)
+
+
+def test_an_implied_fact_is_kept_and_labelled_only_when_the_plan_hinted_it() -> None:
+    docs = documents(BASE[0], RENT_ONLY, BASE[2], IMPLIED)
+    plan = plan_rows((RENT_ONLY, [F[1]], []), (IMPLIED, [F[2]], [F[2]]))
+    result = build_probes(PERSONAS, docs, DocumentsConfig(), rng_seed=1, plan=plan)
     direct = {p["fact_id"]: p for p in by_kind(result.table, "direct")}
+    assert direct[F[2]]["support"] == "implied" and direct[F[1]]["support"] == "stated"
     assert direct[F[2]]["evidence_document_ids"] == ["doc_0000000000000005"]
-    assert result.stats["answer_not_stated"] == 1
+    assert result.stats["implied"] == 1
+    unplanned = build_probes(PERSONAS, docs, DocumentsConfig(), rng_seed=1)  # no plan: no hint
+    assert F[2] not in {p["fact_id"] for p in unplanned.table.to_pylist()}
+    assert unplanned.stats["dropped.answer_not_supported"] == 1
+    explicit = plan_rows((RENT_ONLY, [F[1]], []), (IMPLIED, [F[2]], []))  # planned as stated
+    lost = build_probes(PERSONAS, docs, DocumentsConfig(), rng_seed=1, plan=explicit)
+    assert [r["reason"] for r in lost.dropped.to_pylist() if r["fact_id"] == F[2]] == [
+        "answer_not_supported"
+    ]
+
+
+def test_every_dropped_probe_has_a_known_reason_and_is_counted() -> None:
+    noise = doc(6, "Tom: I play pickleball every Saturday morning too!", [], 4, is_distractor=True)
+    late = doc(1, "Last week in Dallas before the move.", [F[3]], 9)
+    leaky = doc(4, "Pharmacy said no penicillin for me, ever.", [], 6)
+    docs = documents(late, *BASE[1:], noise, leaky, IMPLIED)
+    result = build_probes(PERSONAS, docs, DocumentsConfig(negative_probes=5), rng_seed=1)
+    dropped = result.dropped.to_pylist()
+    assert {r["reason"] for r in dropped} == {
+        "answer_in_distractor", "timeline_inconsistent", "negative_answer_leaked"
+    }  # fmt: skip
+    assert all(r["reason"] in REASONS and r["detail"] for r in dropped)
+    assert (
+        result.stats["dropped"]
+        == len(dropped)
+        == sum(result.stats[f"dropped.{r}"] for r in REASONS)
+    )
+
+
+def plan_rows(*rows: tuple[dict[str, Any], list[str], list[str]]) -> pa.Table:
+    """Plan rows (`doc_plan.PLAN_SCHEMA`) for documents: (document, fact_ids, implied ids)."""
+    return pa.Table.from_pylist(
+        [
+            {"document_id": d["document_id"], "persona_id": d["persona_id"],
+             "doc_type": d["doc_type"], "role": "facts", "seq": i, "timestamp": d["timestamp"],
+             "fact_ids": facts, "implied_fact_ids": implied, "counterpart_id": None,
+             "counterpart_name": None, "distractor_fact_id": None, "distractor_text": None}
+            for i, (d, facts, implied) in enumerate(rows)
+        ],
+        schema=PLAN_SCHEMA,
+    )  # fmt: skip

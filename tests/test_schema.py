@@ -118,7 +118,25 @@ def test_column_table_lists_every_column_type_and_constraint() -> None:
     assert "length [2, 2]; references `personas.persona_id`" in text
     assert "`list<struct<speaker_id: string, text: string>>`" in text
     assert "Rule `speakers_are_participants`" in text
-    assert "one of `direct`, `negative`, `temporal`" in column_table_markdown(TABLES["probes"])
+    probes = column_table_markdown(TABLES["probes"])
+    assert "one of `direct`, `negative`, `temporal`" in probes
+    assert "| `outdated_evidence_document_ids` | `list<string>` | yes |" in probes
+    assert "Rule `outdated_only_for_temporal`" in probes
+
+
+def test_temporal_probe_columns_are_nullable_and_point_at_facts_and_documents() -> None:
+    probes = TABLES["probes"]
+    for name in (
+        "support",
+        "outdated_answer",
+        "outdated_fact_id",
+        "outdated_evidence_document_ids",
+    ):
+        assert probes.column(name).nullable, name
+    assert probes.column("outdated_fact_id").references == "personas.facts.fact_id"
+    evidence = probes.column("outdated_evidence_document_ids")
+    assert (evidence.references, evidence.scope) == ("documents.document_id", "persona_id")
+    assert probes.column("support").allowed == ("stated", "implied")
 
 
 def test_fingerprint_changes_with_the_shape_not_the_description() -> None:

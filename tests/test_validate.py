@@ -245,3 +245,65 @@ def test_gate_uses_the_real_calibration_report_by_default() -> None:
     assert "attributes.age_band.tvd" in record["tvd"] and "max_tvd" not in record["tvd"]
     assert record["status"] == "failed"  # four fixed profiles are not a census sample
     assert result.examples and not result.success
+
+
+def _with_temporal_probe(tables: dict[str, pa.Table], **over: Any) -> dict[str, pa.Table]:
+    """Probe 0 (persona 0) becomes temporal: current evidence doc 8, outdated doc 0 (older)."""
+    probes = tables["probes"].to_pylist()
+    docs = tables["documents"].to_pylist()
+    facts = tables["personas"]["facts"][0].as_py()
+    assert docs[0]["persona_id"] == docs[8]["persona_id"] == probes[0]["persona_id"]
+    probes[0] |= {
+        "kind": "temporal", "support": "stated", "evidence_document_ids": [docs[8]["document_id"]],
+        "outdated_answer": "earlier", "outdated_fact_id": facts[1]["fact_id"],
+        "outdated_evidence_document_ids": [docs[0]["document_id"]], **over,
+    }  # fmt: skip
+    return tables | {"probes": pa.Table.from_pylist(probes, schema=tables["probes"].schema)}
+
+
+def test_a_temporal_probe_with_outdated_columns_passes() -> None:
+    report = validate_tables(_with_temporal_probe(synthetic_tables()), CFG)
+    assert report.passed, [r.to_json() for r in report.failures()]
+    checked = {r.column for r in report.results if r.table == "probes"}
+    assert {"outdated_fact_id", "outdated_evidence_document_ids"} <= checked
+    rules = {r.check for r in report.results if r.table == "probes"}
+    assert {"rule:outdated_only_for_temporal", "rule:outdated_evidence_is_older"} <= rules
+
+
+@pytest.mark.parametrize(
+    ("over", "check"),
+    [
+        ({"outdated_answer": None}, "rule:outdated_only_for_temporal"),
+        ({"kind": "direct"}, "rule:outdated_only_for_temporal"),  # outdated columns on a direct
+        ({"outdated_evidence_document_ids": []}, "rule:outdated_only_for_temporal"),
+        ({"evidence_document_ids": []}, "rule:evidence_unless_negative"),
+        ({"kind": "negative"}, "rule:evidence_unless_negative"),  # evidence on a negative
+        ({"support": "guessed"}, "expect_column_values_to_be_in_set"),
+    ],
+)
+def test_temporal_probe_rules_name_the_offending_probe(over: dict[str, Any], check: str) -> None:
+    report = validate_tables(_with_temporal_probe(synthetic_tables(), **over), CFG)
+    failure = _failure(report, check, "probes")
+    assert failure.examples[0]["__row"] == 0
+
+
+def test_outdated_evidence_must_be_older_and_of_the_same_persona() -> None:
+    tables = synthetic_tables()
+    docs = tables["documents"]["document_id"].to_pylist()
+    swapped = {"evidence_document_ids": [docs[0]], "outdated_evidence_document_ids": [docs[8]]}
+    report = validate_tables(_with_temporal_probe(tables, **swapped), CFG)
+    older = _failure(report, "rule:outdated_evidence_is_older", "probes")
+    assert [e["__row"] for e in older.examples] == [0]
+    foreign = {"outdated_evidence_document_ids": [docs[1]]}  # persona 1's document
+    report = validate_tables(_with_temporal_probe(tables, **foreign), CFG)
+    fk = _failure(report, "expect_values_to_exist_in_same", "probes")
+    assert fk.column == "outdated_evidence_document_ids" and fk.examples[0]["__row"] == 0
+
+
+def test_a_rule_that_reads_an_absent_table_fails_and_says_why() -> None:
+    tables = _with_temporal_probe(synthetic_tables())
+    del tables["documents"]
+    report = validate_tables(tables, CFG)
+    rule = _failure(report, "rule:outdated_evidence_is_older", "probes")
+    assert "could not be evaluated: Catalog Error: Table with name documents" in rule.note
+    assert rule.unexpected_count == tables["probes"].num_rows
