@@ -1,8 +1,9 @@
 """LLM judges of the conversation critic mixture, and the stage's prompt templates.
 
-The judges (critic role) cover what rules cannot: persona faithfulness (which facts the
-conversation entails or contradicts: the APC idea of active and passive constraints),
-naturalness (would a reader tell it is machine-written), coherence and engagement.
+The judges (critic role) cover what rules cannot: persona faithfulness (the APC idea of
+active and passive constraints: each fact the conversation uses is entailed, neutral or
+contradicted, and no line contradicts any fact of either speaker), naturalness (would a
+reader tell it is machine-written), coherence and engagement.
 
 Decisions:
 - `judges="combined"` (default) asks one critic call for all four scores and notes;
@@ -16,7 +17,16 @@ Decisions:
   the two ways: faithfulness 4.0, engagement 3.0, coherence 0.25, naturalness 0.
   Use a stronger critic endpoint for judging that matters.
 - Fact ids are short (A1.., B1..) and enumerated in the reply schema, so the grammar of
-  a llama.cpp server only lets the judge name facts that exist.
+  a llama.cpp server only lets the judge name facts that exist; the reply is validated
+  too (`check_fact_ids`): an unknown id, or a fact both entailed and contradicted, is a
+  malformed reply, re-asked and then recorded like any other.
+- Faithfulness asks for two id lists (entailed, contradicted) over every fact of both
+  speakers rather than one label per fact: the per-fact labels are derived
+  (`faithfulness_verdict`) for the facts the conversation uses (`used_fact_ids`, lexical),
+  a used fact in neither list being `neutral`. Lists keep the reply short for a small
+  model, and the judge is not told which facts were detected, so its answer stays an
+  independent check of the lexical detector. The labels, and the facts the judge named
+  outside the used set, go to the review row's `details` (JSON).
 - A judge that gives no valid reply does not block the item (as in `critic.LlmJudge`):
   its verdict has `score=None`, `passed=True` and the reason in `error`.
 - The mixture's acceptance rule is configurable: every expert passes (`all_pass`), or
@@ -35,7 +45,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, create_model
 
 from personafoundry.config import ConverseConfig
-from personafoundry.conversation_critics import Dialogue, Draft, Fact, Speaker
+from personafoundry.conversation_critics import Dialogue, Draft, Fact, Speaker, used_fact_ids
 from personafoundry.critic import Verdict
 from personafoundry.llm import LlmClient
 from personafoundry.paths import SEEDS_DIR
@@ -89,18 +99,53 @@ def _fact_list_type(d: Dialogue) -> Any:
     return list[Literal[keys]]  # type: ignore[valid-type]
 
 
-def faithfulness_verdict(
-    entailed: list[str], contradicted: list[str], note: str, d: Dialogue
-) -> Verdict:
-    """APC-style: any contradicted fact fails; entailing facts scores higher than ignoring."""
+def check_fact_ids(entailed: list[str], contradicted: list[str], d: Dialogue) -> None:
+    """Reject a faithfulness reply that names unknown facts or calls one fact both ways."""
     keys = fact_keys(d)
+    unknown = sorted({k for k in [*entailed, *contradicted] if k not in keys})
+    if unknown:
+        known = ", ".join(keys) or "none"
+        raise ValueError(f"unknown fact ids {unknown}: name only ids of the fact list ({known})")
+    both = sorted(set(entailed) & set(contradicted))
+    if both:
+        raise ValueError(f"fact ids {both} are both entailed and contradicted: list each once")
+
+
+def faithfulness_verdict(
+    entailed: list[str], contradicted: list[str], note: str, draft: Draft, d: Dialogue
+) -> Verdict:
+    """APC-style verdict with a label per used fact; any contradicted fact fails.
+
+    Active constraint: each fact the conversation uses is `entailed`, `contradicted` or
+    `neutral` (touched, but the judge found it neither stated nor denied). Passive
+    constraint: no line contradicts any fact of either speaker, used or not. Score: 1 on a
+    contradiction; else 3 + 2 x the share of used facts entailed (4 when none is used),
+    so a neutral fact lowers the score but is not a failure.
+    """
+    keys = fact_keys(d)
+    entailed_ids = {keys[k][1].fact_id for k in entailed}
+    contradicted_ids = {keys[k][1].fact_id for k in contradicted}
+    used = used_fact_ids(draft, d)
+    labels = {fid: _fact_label(fid, entailed_ids, contradicted_ids) for fid in used}
+    order = [f.fact_id for _, f in keys.values()]
+    details = {
+        "used": labels,
+        "unused_entailed": [f for f in order if f in entailed_ids and f not in labels],
+        "unused_contradicted": [f for f in order if f in contradicted_ids and f not in labels],
+    }
     if contradicted:
-        first = keys[contradicted[0]]
-        return Verdict(
-            "faithfulness", 1.0, False,
-            f"contradicts {first[0].label}'s fact {first[1].statement!r}; {note}".strip("; "),
-        )  # fmt: skip
-    return Verdict("faithfulness", 5.0 if entailed else 4.0, True, note or "consistent")
+        speaker, fact = keys[contradicted[0]]
+        feedback = f"contradicts {speaker.label}'s fact {fact.statement!r}; {note}".strip("; ")
+        return Verdict("faithfulness", 1.0, False, feedback, details=details)
+    share = sum(label == "entailed" for label in labels.values()) / len(labels) if labels else 0.5
+    score = round(3.0 + 2.0 * share, 2)
+    return Verdict("faithfulness", score, True, note or "consistent", details=details)
+
+
+def _fact_label(fact_id: str, entailed: set[str], contradicted: set[str]) -> str:
+    if fact_id in contradicted:
+        return "contradicted"
+    return "entailed" if fact_id in entailed else "neutral"
 
 
 def _panel_model(d: Dialogue) -> type[BaseModel]:
@@ -137,15 +182,16 @@ class PanelJudge:
             facts=facts_block(d), scenario=d.scenario, transcript=transcript(draft, d)
         )
         result = await llm.complete_json(
-            "critic", messages, _panel_model(d), seed=seed, max_tokens=360
-        )
+            "critic", messages, _panel_model(d), seed=seed, max_tokens=360,
+            check=lambda r: check_fact_ids(r.entailed, r.contradicted, d),
+        )  # fmt: skip
         if not result.ok or result.value is None:
             return [
                 Verdict(n, None, True, "judge gave no valid verdict", result.error)
                 for n in self.names
             ]
         r: Any = result.value
-        verdicts = [faithfulness_verdict(r.entailed, r.contradicted, r.faithfulness_note, d)]
+        verdicts = [faithfulness_verdict(r.entailed, r.contradicted, r.faithfulness_note, draft, d)]
         for name in JUDGES[1:]:
             score = getattr(r, name)
             note = getattr(r, f"{name}_note")
@@ -155,7 +201,7 @@ class PanelJudge:
 
 @dataclass(frozen=True)
 class FaithfulnessJudge:
-    """Separate-call persona faithfulness: entailed and contradicted fact ids."""
+    """Separate-call persona faithfulness: entailed and contradicted fact ids, per-fact labels."""
 
     prompt: Prompt
     deterministic: bool = False
@@ -175,11 +221,14 @@ class FaithfulnessJudge:
         messages = self.prompt.render(
             facts=facts_block(d), scenario=d.scenario, transcript=transcript(draft, d)
         )
-        result = await llm.complete_json("critic", messages, model, seed=seed, max_tokens=200)
+        result = await llm.complete_json(
+            "critic", messages, model, seed=seed, max_tokens=200,
+            check=lambda r: check_fact_ids(r.entailed, r.contradicted, d),
+        )  # fmt: skip
         if not result.ok or result.value is None:
             return [Verdict(self.name, None, True, "judge gave no valid verdict", result.error)]
         r: Any = result.value
-        return [faithfulness_verdict(r.entailed, r.contradicted, r.note, d)]
+        return [faithfulness_verdict(r.entailed, r.contradicted, r.note, draft, d)]
 
 
 class QualityReply(BaseModel):

@@ -19,26 +19,31 @@ Decisions:
   background) stopped the pasted profile turns: still 0/6, 665 tokens and 1.4 failed
   experts per draft, most of them `fact_use` (the model leaves its facts out).
 - Which facts a conversation used is detected lexically in each speaker's own turns.
-- Few-shot exemplars: the hand-written ones in `seeds/exemplars/conversations.jsonl` seed a
-  pool; pairs run in waves of `wave_size`, and after each wave the best accepted
-  conversations (mean judge score) rotate in ahead of the hand-written ones, as in
-  Synthetic-Persona-Chat. The final pool is returned so the next shard continues from it.
-  Exemplars are shown (as earlier user/assistant exchanges) in `one_call` mode only: in
-  `turn_by_turn` the embedded model pasted example lines into its turns.
+- Few-shot exemplars (`conversation_exemplars.py`): pairs run in waves of `wave_size`, and
+  after each wave the best accepted conversations rotate into the pool ahead of the
+  hand-written ones, as in Synthetic-Persona-Chat. The final pool is returned so the next
+  shard continues from it. Exemplars are shown (as earlier user/assistant exchanges) in
+  `one_call` mode only: in `turn_by_turn` the embedded model pasted example lines into its
+  turns.
 - Acceptance follows `ConverseConfig.acceptance` (see `conversation_judges.mixture_accepts`);
   every verdict of every round is a `reviews` row; a failed generator attempt is a row with
   expert `generator` and its reason in `error`.
-- Token figures in `stats` are this call's deltas of the client's usage counters (cache
-  hits cost no tokens), so a benchmark can divide them by accepted conversations.
+- Accepted rows are the target: with `target=N`, waves stop once N are accepted and the
+  last waves shrink to the number still missing, so a pair yields at most one conversation
+  and the stage never overshoots; pairs left unstarted are `dropped` with reason
+  `not_needed`. Without a target, every pair is one requested conversation.
+- `stats` (`conversation_stats.py`) always hold `requested`, `accepted`, `shortfall` and
+  the `stopped.*` cap counters, rejections by reason and by final rejecting expert, and
+  token figures as this call's deltas of the client's usage counters (cache hits cost no
+  tokens). A budget cap is not a counter: `BudgetExceeded` stops the run with an error
+  naming the cap.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -58,23 +63,24 @@ from personafoundry.conversation_drafts import (
     first_flagged_turn,
     revision_request,
 )  # fmt: skip
-from personafoundry.conversation_judges import (
-    JUDGES,
-    Prompt,
-    llm_judges,
-    load_prompt,
-    mixture_accepts,
+from personafoundry.conversation_exemplars import (
+    exemplar_of,
+    load_exemplars,
+    rotate_exemplars,
+    shown_exemplars,
 )  # fmt: skip
-from personafoundry.critic import GENERATOR_EXPERT, Verdict, score_structs
+from personafoundry.conversation_judges import Prompt, llm_judges, load_prompt, mixture_accepts
+from personafoundry.conversation_stats import shortfall_text, stage_stats, usage_counters
+from personafoundry.critic import GENERATOR_EXPERT, Verdict, review_row, score_structs
+from personafoundry.errors import ConfigError
 from personafoundry.ids import make_id, stable_hash
 from personafoundry.llm import LlmClient
-from personafoundry.paths import SEEDS_DIR
 from personafoundry.schema import conform_table
 from schemas.conversations import SCHEMA as CONVERSATIONS
 from schemas.reviews import SCHEMA as REVIEWS
 
+__all__ = ["ConverseResult", "generate_conversations", "load_exemplars", "rotate_exemplars"]
 log = logging.getLogger(__name__)
-EXEMPLARS_PATH = SEEDS_DIR / "exemplars" / "conversations.jsonl"
 DROPPED_SCHEMA = pa.schema(
     [
         ("conversation_id", pa.string()), ("persona_ids", pa.list_(pa.string())),
@@ -104,10 +110,6 @@ class Outcome:
     reason: str | None
 
 
-def load_exemplars(path: Path = EXEMPLARS_PATH) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
-
-
 def _seed(*parts: Any) -> int:
     return int(stable_hash(list(parts))[:8], 16)
 
@@ -131,15 +133,8 @@ def _review_rows(
     rows = []
     for v in verdicts:
         model, version = st.versions.get(v.expert, ("rules", RULES_VERSION))
-        rows.append(
-            {
-                "review_id": make_id("rev", st.rng_seed, item_id, round_no, v.expert),
-                "item_id": item_id, "item_kind": "conversation", "round": round_no,
-                "expert": v.expert, "score": v.score, "passed": v.passed,
-                "feedback": v.feedback, "accepted": accepted, "error": v.error,
-                "model": model, "prompt_version": version,
-            }
-        )  # fmt: skip
+        rid = make_id("rev", st.rng_seed, item_id, round_no, v.expert)
+        rows.append(review_row(rid, item_id, "conversation", round_no, v, accepted, model, version))
     return rows
 
 
@@ -193,48 +188,6 @@ async def converse_one(st: Stage, d: Dialogue, examples: list[dict[str, Any]]) -
     return Outcome(d, False, draft, total, verdicts, reviews, reason)
 
 
-def _exemplar_of(o: Outcome) -> dict[str, Any]:
-    assert o.draft is not None
-    judged = [v.score for v in o.verdicts if v.expert in JUDGES and v.score is not None]
-    scores = judged or [v.score for v in o.verdicts if v.score is not None]
-    return {
-        "exemplar_id": o.dialogue.conversation_id,
-        "source": "run",
-        "scenario": o.dialogue.scenario,
-        "score": sum(scores) / len(scores) if scores else None,
-        "turns": [
-            {"speaker": o.dialogue.speaker(pid).label, "text": t} for pid, t in o.draft.turns
-        ],
-    }
-
-
-def rotate_exemplars(
-    pool: list[dict[str, Any]], new: list[dict[str, Any]], size: int
-) -> list[dict[str, Any]]:
-    """Best accepted run conversations first (by mean judge score), then hand-written ones."""
-    run = sorted(
-        [e for e in pool + new if e.get("source") == "run"],
-        key=lambda e: (-(e.get("score") or 0.0), e["exemplar_id"]),
-    )
-    seeds = [e for e in pool if e.get("source") != "run"]
-    return (run + seeds)[:size]
-
-
-def _usage(llm: LlmClient) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for key, counters in llm.stats().items():
-        role = key.split("/")[0]
-        for name in (
-            "requests",
-            "cache_hits",
-            "prompt_tokens",
-            "completion_tokens",
-            "invalid_replies",
-        ):
-            out[f"{role}_{name}"] = out.get(f"{role}_{name}", 0) + counters[name]
-    return out
-
-
 def _conversation_row(st: Stage, o: Outcome) -> dict[str, Any]:
     d, draft = o.dialogue, o.draft
     assert draft is not None
@@ -251,47 +204,73 @@ def _conversation_row(st: Stage, o: Outcome) -> dict[str, Any]:
     }
 
 
-def _stats(
-    st: Stage, outcomes: list[Outcome], before: dict[str, float], dropped: int
-) -> dict[str, float]:
-    after = _usage(st.llm)
-    stats: dict[str, float] = {k: v - before.get(k, 0) for k, v in after.items()}
-    accepted = [o for o in outcomes if o.accepted]
-    tokens = sum(
-        stats.get(f"{r}_{k}", 0)
-        for r in ("generator", "critic")
-        for k in ("prompt_tokens", "completion_tokens")
-    )
-    stats |= {
-        "pairs": len(outcomes) + dropped, "requested": len(outcomes) + dropped,
-        "shortfall": len(outcomes) + dropped - len(accepted),
-        "stopped.attempt_cap": len(outcomes) - len(accepted),
-        "stopped.unknown_persona": dropped, "accepted": len(accepted),
-        "rejected": len(outcomes) - len(accepted) + dropped,
-        "acceptance_rate": len(accepted) / len(outcomes) if outcomes else 0.0,
-        "rounds": sum(o.rounds for o in outcomes),
-        "rounds_per_accepted": sum(o.rounds for o in accepted) / len(accepted) if accepted else 0.0,
-        "tokens": tokens, "tokens_per_accepted": tokens / len(accepted) if accepted else 0.0,
+def _stage(cfg: ConverseConfig, llm: LlmClient, rng_seed: int) -> Stage:
+    judges = llm_judges(cfg.judges)
+    prompt = load_prompt("one_call" if cfg.mode == "one_call" else "turn")
+    versions = {GENERATOR_EXPERT: (llm.endpoints["generator"].model, prompt.version)}
+    for j in judges:
+        versions |= {n: (llm.endpoints["critic"].model, j.prompt.version) for n in j.names}
+    return Stage(cfg, llm, rng_seed, prompt, rule_experts(), judges, versions)
+
+
+async def _run_waves(
+    st: Stage, dialogues: list[Dialogue], pool: list[dict[str, Any]], target: int | None
+) -> tuple[list[Outcome], list[Dialogue], list[dict[str, Any]]]:
+    """Outcomes in pair order, the dialogues left unstarted, and the final exemplar pool.
+
+    With a target, a wave holds at most the number still missing, so the stage stops at
+    exactly `target` accepted conversations or when the pairs run out.
+    """
+    cfg, outcomes, todo, wave_no = st.cfg, [], list(dialogues), 0
+    while todo:
+        still = cfg.wave_size if target is None else target - sum(o.accepted for o in outcomes)
+        size = min(cfg.wave_size, still)
+        if size <= 0:
+            break
+        wave, todo = todo[:size], todo[size:]
+        shown = shown_exemplars(pool, len(wave), cfg.exemplars_shown)
+        done = await asyncio.gather(
+            *(converse_one(st, d, ex) for d, ex in zip(wave, shown, strict=True))
+        )
+        outcomes += done
+        fresh = [
+            exemplar_of(o.dialogue, o.draft, o.verdicts) for o in done if o.accepted and o.draft
+        ]
+        pool = rotate_exemplars(pool, fresh, cfg.exemplar_pool)
+        wave_no += 1
+        log.debug(
+            "converse: wave %d accepted %d/%d", wave_no, sum(o.accepted for o in done), len(done)
+        )
+    return outcomes, todo, pool
+
+
+def _dropped_row(
+    d: Dialogue, reason: str | None, rounds: int, draft: Draft | None
+) -> dict[str, Any]:
+    return {
+        "conversation_id": d.conversation_id, "persona_ids": [s.persona_id for s in d.speakers],
+        "scenario": d.scenario, "reason": reason, "rounds": rounds,
+        "turns": [{"speaker_id": p, "text": t} for p, t in (draft.turns if draft else ())],
     }  # fmt: skip
-    for o in outcomes:
-        for row in o.reviews:
-            if not row["passed"]:
-                stats[f"failed.{row['expert']}"] = stats.get(f"failed.{row['expert']}", 0) + 1
-        if not o.accepted:
-            key = (
-                "rejected.generator"
-                if (o.reason or "").startswith("generator")
-                else "rejected.critics"
-            )
-            stats[key] = stats.get(key, 0) + 1
-    return stats
+
+
+def _conform(rows: list[dict[str, Any]], schema: Any) -> pa.Table:
+    return (
+        conform_table(pa.Table.from_pylist(rows), schema)[0]
+        if rows
+        else schema.arrow_schema().empty_table()
+    )
 
 
 async def generate_conversations(
     pairs: pa.Table, personas: pa.Table, cfg: ConverseConfig, llm: LlmClient, *,
-    rng_seed: int, exemplars: list[dict[str, Any]] | None = None,
+    rng_seed: int, exemplars: list[dict[str, Any]] | None = None, target: int | None = None,
 ) -> ConverseResult:  # fmt: skip
-    """Write, critique and revise one conversation per pair; keep the accepted ones.
+    """Write, critique and revise conversations for the pairs; keep the accepted ones.
+
+    One conversation per pair in pair order; with `target`, stop at `target` accepted ones
+    (the remaining pairs are reserves, dropped as `not_needed`). `stats` report
+    requested, accepted, shortfall and the caps that caused it (`conversation_stats.py`).
 
     Input columns: pairs from `pairing.PAIRS_SCHEMA` (conversation_id, persona_ids,
     scenario); personas per `schemas/personas.py` (name, age, state, occupation,
@@ -299,74 +278,34 @@ async def generate_conversations(
     Output columns: `schemas/conversations.py`; `reviews` per `schemas/reviews.py`;
     `dropped` = `DROPPED_SCHEMA` (the last draft and why it was rejected).
     """
+    if target is not None and target < 0:
+        raise ConfigError(f"conversations: target is {target}; ask for 0 or more accepted ones.")
     dialogues, missing = build_dialogues(pairs, personas, cfg, rng_seed)
-    judges = llm_judges(cfg.judges)
-    versions = {GENERATOR_EXPERT: (llm.endpoints["generator"].model, "")}
-    for j in judges:
-        versions |= {n: (llm.endpoints["critic"].model, j.prompt.version) for n in j.names}
-    prompt = load_prompt("one_call" if cfg.mode == "one_call" else "turn")
-    versions[GENERATOR_EXPERT] = (versions[GENERATOR_EXPERT][0], prompt.version)
-    st = Stage(cfg, llm, rng_seed, prompt, rule_experts(), judges, versions)
-    pool = rotate_exemplars(
-        list(exemplars if exemplars is not None else load_exemplars()), [], cfg.exemplar_pool
+    st = _stage(cfg, llm, rng_seed)
+    seeds = list(exemplars if exemplars is not None else load_exemplars())
+    before = usage_counters(llm)
+    outcomes, unused, pool = await _run_waves(
+        st, dialogues, rotate_exemplars(seeds, [], cfg.exemplar_pool), target
     )
-    before, outcomes = _usage(llm), []
-    for start in range(0, len(dialogues), cfg.wave_size):
-        wave = dialogues[start : start + cfg.wave_size]
-        shown = [
-            [pool[(i + k) % len(pool)] for k in range(min(cfg.exemplars_shown, len(pool)))]
-            for i in range(len(wave))
+    after = usage_counters(llm)
+    table = _conform([_conversation_row(st, o) for o in outcomes if o.accepted], CONVERSATIONS)
+    reviews = _conform([r for o in outcomes for r in o.reviews], REVIEWS)
+    dropped_rows = (
+        missing
+        + [
+            _dropped_row(o.dialogue, o.reason, o.rounds, o.draft)
+            for o in outcomes
+            if not o.accepted
         ]
-        done = await asyncio.gather(
-            *(converse_one(st, d, ex) for d, ex in zip(wave, shown, strict=True))
-        )
-        outcomes += done
-        pool = rotate_exemplars(
-            pool, [_exemplar_of(o) for o in done if o.accepted], cfg.exemplar_pool
-        )
-        log.debug(
-            "converse: wave %d accepted %d/%d",
-            start // cfg.wave_size + 1,
-            sum(o.accepted for o in done),
-            len(done),
-        )
-    rows = [_conversation_row(st, o) for o in outcomes if o.accepted]
-    table, _ = (
-        conform_table(pa.Table.from_pylist(rows), CONVERSATIONS)
-        if rows
-        else (CONVERSATIONS.arrow_schema().empty_table(), [])
+        + [_dropped_row(d, "not_needed", 0, None) for d in unused]
     )
-    review_rows = [r for o in outcomes for r in o.reviews]
-    reviews, _ = (
-        conform_table(pa.Table.from_pylist(review_rows), REVIEWS)
-        if review_rows
-        else (REVIEWS.arrow_schema().empty_table(), [])
-    )
-    dropped_rows = missing + [
-        {
-            "conversation_id": o.dialogue.conversation_id,
-            "persona_ids": [s.persona_id for s in o.dialogue.speakers],
-            "scenario": o.dialogue.scenario,
-            "reason": o.reason,
-            "rounds": o.rounds,
-            "turns": [{"speaker_id": p, "text": t} for p, t in (o.draft.turns if o.draft else ())],
-        }
-        for o in outcomes
-        if not o.accepted
-    ]
     dropped = pa.Table.from_pylist(
         [{k: r.get(k) for k in DROPPED_SCHEMA.names} for r in dropped_rows], DROPPED_SCHEMA
     )
-    stats = _stats(st, outcomes, before, len(missing))
+    usage = {k: v - before.get(k, 0) for k, v in after.items()}
+    stats = stage_stats(outcomes, usage, unknown=len(missing), unused=len(unused), target=target)
     log.info(
-        "converse: requested=%d accepted=%d rounds=%d%s",
-        stats["requested"],
-        stats["accepted"],
-        stats["rounds"],
-        f"; short by {stats['shortfall']:.0f}: attempt cap ({cfg.max_attempts} x "
-        f"{cfg.max_rounds} rounds) reached for {stats['stopped.attempt_cap']:.0f} pairs, "
-        f"{stats['stopped.unknown_persona']:.0f} pairs name unknown personas"
-        if stats["shortfall"]
-        else "",
-    )
+        "converse: requested=%d accepted=%d rounds=%d%s", stats["requested"], stats["accepted"],
+        stats["rounds"], shortfall_text(stats, cfg),
+    )  # fmt: skip
     return ConverseResult(table, reviews, dropped, stats, pool)

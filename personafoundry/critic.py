@@ -14,12 +14,15 @@ times, so a stage asked for N accepted items gets N unless that attempt cap is r
 (the outcome's `reason` then says so). Rounds are numbered across attempts. Every verdict of
 every round becomes a row of the `reviews` table (`schemas/reviews.py`), including
 failed generator attempts (`expert="generator"`, with the reason in `error`), so
-researchers can study the critic and nothing disappears silently.
+researchers can study the critic and nothing disappears silently. An expert that has more
+to say than a score (e.g. the conversation faithfulness judge's label per used fact) puts
+it in `Verdict.details`; `review_row` stores it as the row's `details` JSON string.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -35,13 +38,17 @@ GENERATOR_EXPERT = "generator"
 
 @dataclass(frozen=True)
 class Verdict:
-    """One expert's judgement of one attempt. `score` is 1-5, None when it could not judge."""
+    """One expert's judgement of one attempt. `score` is 1-5, None when it could not judge.
+
+    `details`: structured findings beyond the score (JSON-serialisable), or None.
+    """
 
     expert: str
     score: float | None
     passed: bool
     feedback: str
     error: str | None = None
+    details: dict[str, Any] | None = field(default=None, hash=False)
 
 
 class Expert(Protocol):
@@ -198,23 +205,27 @@ async def refine(
 def _review_rows(
     item_id: str, round_no: int, verdicts: list[Verdict], accepted: bool, spec: LoopSpec
 ) -> list[dict[str, Any]]:
+    ids = [make_id("rev", spec.seed, item_id, round_no, v.expert) for v in verdicts]
     return [
-        {
-            "review_id": make_id("rev", spec.seed, item_id, round_no, v.expert),
-            "item_id": item_id,
-            "item_kind": spec.item_kind,
-            "round": round_no,
-            "expert": v.expert,
-            "score": v.score,
-            "passed": v.passed,
-            "feedback": v.feedback,
-            "accepted": accepted,
-            "error": v.error,
-            "model": spec.model,
-            "prompt_version": spec.prompt_version,
-        }
-        for v in verdicts
+        review_row(
+            rid, item_id, spec.item_kind, round_no, v, accepted, spec.model, spec.prompt_version
+        )
+        for rid, v in zip(ids, verdicts, strict=True)
     ]
+
+
+def review_row(
+    review_id: str, item_id: str, item_kind: str, round_no: int, v: Verdict, accepted: bool,
+    model: str | None, prompt_version: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    """One `reviews` row (`schemas/reviews.py`) for one verdict; `details` as sorted JSON."""
+    details = None if v.details is None else json.dumps(v.details, sort_keys=True)
+    return {
+        "review_id": review_id, "item_id": item_id, "item_kind": item_kind, "round": round_no,
+        "expert": v.expert, "score": v.score, "passed": v.passed, "feedback": v.feedback,
+        "accepted": accepted, "error": v.error, "model": model,
+        "prompt_version": prompt_version, "details": details,
+    }  # fmt: skip
 
 
 def score_structs(verdicts: list[Verdict]) -> list[dict[str, Any]]:

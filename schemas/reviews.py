@@ -3,6 +3,10 @@
 Rejected items are not in the release but their reviews are, so `item_id` is not a
 foreign key; the reverse holds instead (every critiqued item has an accepted review),
 checked in `personafoundry.validate`.
+
+`details` is a JSON object string rather than a struct column: each expert reports
+different findings, and one nullable string keeps the table's shape fixed for every stage
+(DuckDB reads it with `details->>'$.key'`). Experts without findings leave it null.
 """
 
 from __future__ import annotations
@@ -47,8 +51,21 @@ SCHEMA = TableSchema(
         Column("error", pa.string(), description="why the attempt failed; null if it did not"),
         Column("model", pa.string(), description="critic model name"),
         Column("prompt_version", pa.string(), description="version of the critic prompt"),
+        Column(
+            "details",
+            pa.string(),
+            description="the expert's findings beyond the score, as a JSON object; null if "
+            "none. Conversation `faithfulness`: `used` maps each fact_id the conversation "
+            "uses to `entailed`, `neutral` or `contradicted`; `unused_entailed` and "
+            "`unused_contradicted` list the other facts the judge found stated or contradicted",
+        ),
     ),
     rules=(
+        RowRule(
+            "details_is_json",
+            "details IS NULL OR json_valid(details)",
+            "`details` is null or valid JSON",
+        ),
         RowRule(
             "failed_attempt_has_error",
             "score IS NOT NULL OR error IS NOT NULL",

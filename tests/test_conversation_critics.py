@@ -17,7 +17,11 @@ from personafoundry.conversation_critics import (
     rule_experts,
     used_fact_ids,
 )
-from personafoundry.conversation_judges import faithfulness_verdict, mixture_accepts
+from personafoundry.conversation_judges import (
+    check_fact_ids,
+    faithfulness_verdict,
+    mixture_accepts,
+)
 from personafoundry.critic import Verdict
 
 MARIA = Speaker(
@@ -247,10 +251,59 @@ def test_rule_experts_score_and_feedback_name_the_turn() -> None:
 
 
 def test_faithfulness_contradiction_fails_and_names_the_fact() -> None:
-    verdict = faithfulness_verdict(["A1"], ["B3"], "John says he has no pets.", DIALOGUE)
+    draft = Draft(tuple(GOOD))
+    verdict = faithfulness_verdict(["A1"], ["B3"], "John says he has no pets.", draft, DIALOGUE)
     assert not verdict.passed and verdict.score == 1.0
     assert "Rusty" in verdict.feedback
-    assert faithfulness_verdict(["A1"], [], "", DIALOGUE).passed
+    assert faithfulness_verdict(["A1"], [], "", draft, DIALOGUE).passed
+
+
+@pytest.mark.parametrize(
+    ("entailed", "contradicted", "used", "unused_entailed", "unused_contradicted", "score"),
+    [
+        # GOOD uses fct_a1, fct_a2, fct_b2, fct_b3 (lexically); a used fact in neither list
+        # is neutral, and neutral lowers the score without failing
+        (["A1", "A2", "B2", "B3"], [], ["entailed"] * 4, [], [], 5.0),
+        (["A1", "B2"], [], ["entailed", "neutral", "entailed", "neutral"], [], [], 4.0),
+        ([], [], ["neutral"] * 4, [], [], 3.0),
+        # the judge also found a fact the lexical detector missed
+        (["A1", "A2", "B2", "B3", "B1"], [], ["entailed"] * 4, ["fct_b1"], [], 5.0),
+        # passive constraint: a contradicted fact the conversation did not use still fails
+        (["A1", "A2", "B2", "B3"], ["A3"], ["entailed"] * 4, [], ["fct_a3"], 1.0),
+        (["A1", "A2", "B2"], ["B3"], ["entailed"] * 3 + ["contradicted"], [], [], 1.0),
+    ],
+)
+def test_faithfulness_labels_every_used_fact(
+    entailed, contradicted, used, unused_entailed, unused_contradicted, score
+) -> None:
+    v = faithfulness_verdict(entailed, contradicted, "", Draft(tuple(GOOD)), DIALOGUE)
+    assert v.details == {
+        "used": dict(zip(["fct_a1", "fct_a2", "fct_b2", "fct_b3"], used, strict=True)),
+        "unused_entailed": unused_entailed,
+        "unused_contradicted": unused_contradicted,
+    }
+    assert v.score == score and v.passed == (not contradicted)
+
+
+def test_faithfulness_without_used_facts_scores_four_with_empty_labels() -> None:
+    small_talk = Draft(((M, "Evening! Lovely weather."), (J, "It is, enjoy the walk.")))
+    v = faithfulness_verdict([], [], "", small_talk, DIALOGUE)
+    assert (v.score, v.passed) == (4.0, True)
+    assert v.details == {"used": {}, "unused_entailed": [], "unused_contradicted": []}
+
+
+@pytest.mark.parametrize(
+    ("entailed", "contradicted", "message"),
+    [
+        (["A1", "C1"], [], r"unknown fact ids \['C1'\].*A1, A2, A3, B1, B2, B3"),
+        ([], ["A4"], r"unknown fact ids \['A4'\]"),
+        (["A1", "B2"], ["B2"], r"fact ids \['B2'\] are both entailed and contradicted"),
+    ],
+)
+def test_fact_ids_are_checked_against_the_speakers_facts(entailed, contradicted, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_fact_ids(entailed, contradicted, DIALOGUE)
+    check_fact_ids(["A1", "B3"], ["A2"], DIALOGUE)  # known and consistent: no error
 
 
 @pytest.mark.parametrize(

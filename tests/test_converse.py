@@ -11,10 +11,12 @@ import pyarrow as pa
 import pytest
 
 from personafoundry.cache import ResponseCache
-from personafoundry.config import RunConfig
+from personafoundry.config import Budget, RunConfig
 from personafoundry.converse import ConverseResult, generate_conversations, load_exemplars
 from personafoundry.endpoints import resolve_remote
+from personafoundry.errors import BudgetExceeded
 from personafoundry.llm import LlmClient
+from personafoundry.usage import BudgetGuard
 from schemas.conversations import SCHEMA as CONVERSATIONS
 from schemas.reviews import SCHEMA as REVIEWS
 
@@ -122,8 +124,9 @@ class Talk:
 
 
 def run(
-    cfg: RunConfig, tmp_path: Path, pairs: pa.Table | None = None, **over: Any
-) -> ConverseResult:
+    cfg: RunConfig, tmp_path: Path, pairs: pa.Table | None = None, *, target: int | None = None,
+    budget: BudgetGuard | None = None, **over: Any,
+) -> ConverseResult:  # fmt: skip
     base = {"turns_min": 4, "turns_max": 4, "mode": "turn_by_turn"}
     conv = cfg.converse.model_copy(update={**base, **over})
     pairs = pairs if pairs is not None else pairs_table()
@@ -132,9 +135,11 @@ def run(
     async def go() -> ConverseResult:
         endpoints = {r: resolve_remote(r, getattr(cfg.llm, r)) for r in ("generator", "critic")}
         async with LlmClient(
-            endpoints, ResponseCache(tmp_path / "cache.sqlite"), run_id="t"
+            endpoints, ResponseCache(tmp_path / "cache.sqlite"), run_id="t", budget=budget
         ) as llm:
-            return await generate_conversations(pairs, personas, conv, llm, rng_seed=3)
+            return await generate_conversations(
+                pairs, personas, conv, llm, rng_seed=3, target=target
+            )
 
     return asyncio.run(go())
 
@@ -223,7 +228,15 @@ def test_exhausted_rounds_drop_the_conversation_with_reason(llm_server, llm_conf
     assert {r["round"] for r in result.reviews.to_pylist()} == {1, 2}
     assert not any(result.reviews["accepted"].to_pylist())
     assert result.stats["failed.placeholders"] == 2 and result.stats["rejected.critics"] == 1
+    # by final rejecting expert: once per conversation, not once per round
+    assert result.stats["rejected_by.placeholders"] == 1
+    assert not any(k.startswith("rejected_by.") and k != "rejected_by.placeholders"
+                   for k in result.stats)  # fmt: skip
     assert "ConversationReview" not in talk.calls  # judges never pay for a gated draft
+
+
+M0, M1 = (f["fact_id"] for f in MARIA["facts"])
+J0, J1 = (f["fact_id"] for f in JOHN["facts"])
 
 
 def test_judge_rejection_triggers_revision(llm_server, llm_config, tmp_path):
@@ -233,12 +246,84 @@ def test_judge_rejection_triggers_revision(llm_server, llm_config, tmp_path):
     result = run(llm_config, tmp_path)
     assert result.stats["accepted"] == 1 and result.table["rounds"][0].as_py() == 2
     faith = [r for r in result.reviews.to_pylist() if r["expert"] == "faithfulness"]
+    # round 2: the used facts A1, B1 entailed, B2 (Rusty) used but in neither list: neutral
     assert [(r["round"], r["passed"], r["score"]) for r in faith] == [
         (1, False, 1.0),
-        (2, True, 5.0),
+        (2, True, round(3 + 2 * 2 / 3, 2)),
     ]
     assert "Rusty" in faith[0]["feedback"]
+    assert json.loads(faith[0]["details"])["used"] == {
+        M0: "entailed",
+        J0: "entailed",
+        J1: "contradicted",
+    }
+    assert json.loads(faith[1]["details"]) == {
+        "used": {M0: "entailed", J0: "entailed", J1: "neutral"},
+        "unused_entailed": [], "unused_contradicted": [],
+    }  # fmt: skip
     assert len(talk.calls["TurnReply"]) == 8  # a judge failure rewrites every turn
+
+
+def test_a_contradicted_fact_the_conversation_did_not_use_fails_faithfulness(
+    llm_server, llm_config, tmp_path
+):
+    """Passive constraint: a line may not contradict any fact of the speaker, used or not."""
+    bad = {**GOOD_REVIEW, "entailed": ["A1", "B1", "B2"], "contradicted": ["A2"]}
+    llm_server.responder = Talk(reviews=[bad])
+    result = run(llm_config, tmp_path, max_rounds=1)
+    assert result.stats["accepted"] == 0
+    [faith] = [r for r in result.reviews.to_pylist() if r["expert"] == "faithfulness"]
+    assert not faith["passed"] and "tomatoes" in faith["feedback"]
+    assert json.loads(faith["details"]) == {
+        "used": {M0: "entailed", J0: "entailed", J1: "entailed"},
+        "unused_entailed": [], "unused_contradicted": [M1],
+    }  # fmt: skip
+    assert result.stats["rejected_by.faithfulness"] == 1
+
+
+@pytest.mark.parametrize(
+    ("entailed", "contradicted", "error"),
+    [
+        (["A1", "C7"], [], "Input should be"),  # not a fact of either speaker
+        (["A1", "B2"], ["B2"], "both entailed and contradicted"),
+    ],
+)
+def test_judge_naming_unknown_or_conflicting_facts_is_malformed_and_recorded(
+    llm_server, llm_config, tmp_path, entailed, contradicted, error
+):
+    bad = {**GOOD_REVIEW, "entailed": entailed, "contradicted": contradicted}
+    talk = Talk(reviews=[bad])
+    llm_server.responder = talk
+    result = run(llm_config, tmp_path)
+    judged = [r for r in result.reviews.to_pylist() if r["expert"] in JUDGE_NAMES]
+    assert len(judged) == 4 and all(r["score"] is None and r["details"] is None for r in judged)
+    assert all(error in r["error"] for r in judged)
+    assert len(talk.calls["ConversationReview"]) >= 2  # asked, then re-asked with the error
+    assert error in talk.calls["ConversationReview"][1]["messages"][-1]["content"]
+
+
+def test_separate_faithfulness_judge_checks_ids_and_keeps_labels(llm_server, llm_config, tmp_path):
+    replies = [
+        {"entailed": ["A1"], "contradicted": ["A1"], "note": "?"},
+        {"entailed": ["A1", "B1"], "contradicted": [], "note": "fine"},
+    ]
+
+    def answer(payload: dict[str, Any]) -> dict[str, Any]:
+        name = schema_name(payload)
+        if name == "FaithfulnessReview":
+            return {"json": replies.pop(0) if len(replies) > 1 else replies[0]}
+        if name == "QualityReply":
+            return {"json": {"feedback": "fine", "score": 4}}
+        return talk(payload)
+
+    talk = Talk()
+    llm_server.responder = answer
+    result = run(llm_config, tmp_path, judges="separate")
+    [faith] = [r for r in result.reviews.to_pylist() if r["expert"] == "faithfulness"]
+    assert faith["passed"] and faith["error"] is None
+    assert json.loads(faith["details"])["used"] == {M0: "entailed", J0: "entailed", J1: "neutral"}
+    rules = [r for r in result.reviews.to_pylist() if r["expert"] in RULE_NAMES]
+    assert all(r["details"] is None for r in rules)
 
 
 def test_malformed_judge_output_is_recorded_and_does_not_block(llm_server, llm_config, tmp_path):
@@ -267,7 +352,8 @@ def test_generator_failure_is_a_review_row_with_error(llm_server, llm_config, tm
     ]
     assert all("turn 1" in r["error"] and "not valid JSON" in r["error"] for r in rows)
     assert result.dropped["reason"][0].as_py().startswith("generator failed")
-    assert result.stats["rejected.generator"] == 1
+    assert result.stats["rejected.generator"] == 1 and result.stats["rejected.critics"] == 0
+    assert result.stats["rejected_by.generator"] == 1
 
 
 def test_weighted_acceptance_tolerates_one_low_judge(llm_server, llm_config, tmp_path):
@@ -320,11 +406,12 @@ def test_best_accepted_conversations_rotate_into_the_exemplars(llm_server, llm_c
     pairs = pairs_table((MARIA, JOHN), (ANA, BEN))
     result = run(llm_config, tmp_path, pairs, wave_size=1, mode="one_call")
     assert result.stats["accepted"] == 2
-    first_id = result.table["conversation_id"][0].as_py()
-    assert result.exemplars[0]["source"] == "run" and result.exemplars[0]["exemplar_id"] == first_id
-    assert (
-        result.exemplars[1]["source"] == "run" and result.exemplars[-1]["source"] == "hand-written"
-    )
+    # both accepted conversations lead the pool, best mean judge score first
+    run_ex = result.exemplars[:2]
+    assert [e["source"] for e in run_ex] == ["run", "run"]
+    assert {e["exemplar_id"] for e in run_ex} == set(result.table["conversation_id"].to_pylist())
+    assert run_ex[0]["score"] >= run_ex[1]["score"]
+    assert result.exemplars[-1]["source"] == "hand-written"
     # few-shot = earlier user/assistant exchanges between the system prompt and the request
     shots = [p["messages"][2]["content"] for p in talk.calls["OneCallReply"]]
     assert all(p["messages"][2]["role"] == "assistant" for p in talk.calls["OneCallReply"])
@@ -411,3 +498,89 @@ def test_embedded_model_runs_the_loop_end_to_end(tmp_path):
         assert len(turns) == 4 and all(t["text"].strip() for t in turns)
     else:
         assert result.dropped["reason"][0].as_py()
+
+
+TEACHERS = [
+    "Long day? I just finished grading algebra tests for my high school class.",
+    "Same! I teach math too, at the high school across town.",
+    "Small world. Do your students also hate fractions as much as mine do?",
+    "Every single one of them. See you at the next district meeting, I hope.",
+]
+STOP_KEYS = ("stopped.attempt_cap", "stopped.unknown_persona", "stopped.out_of_pairs")
+
+
+def reserve_talk() -> Talk:
+    """Maria and John never get past the placeholder gate; Ana and Ben are accepted."""
+    talk = Talk()
+    bad = [t + " Right, [name]?" for t in TURNS]
+    talk.by_speaker = {"Maria": bad, "John": bad, "Ana": TEACHERS, "Ben": TEACHERS}
+    return talk
+
+
+def test_a_target_gets_exactly_that_many_accepted_using_reserve_pairs(
+    llm_server, llm_config, tmp_path
+):
+    llm_server.responder = reserve_talk()
+    pairs = pairs_table((MARIA, JOHN), (ANA, BEN), (JOHN, MARIA))
+    result = run(llm_config, tmp_path, pairs, target=1, max_rounds=1)
+    assert result.table.num_rows == 1
+    assert result.table["persona_ids"][0].as_py() == [ANA["persona_id"], BEN["persona_id"]]
+    s = result.stats
+    assert (s["requested"], s["accepted"], s["shortfall"]) == (1, 1, 0)
+    assert (s["pairs"], s["unused_pairs"], s["stopped.attempt_cap"]) == (3, 1, 1)
+    assert s["stopped.out_of_pairs"] == 0 and s["rejected_by.placeholders"] == 1
+    reasons = dict(zip(result.dropped["conversation_id"].to_pylist(),
+                       result.dropped["reason"].to_pylist(), strict=True))  # fmt: skip
+    ids = pairs["conversation_id"].to_pylist()
+    assert reasons[ids[0]].startswith("rejected by") and reasons[ids[2]] == "not_needed"
+    # the reserve pair was never started: no review of it
+    assert {r["item_id"] for r in result.reviews.to_pylist()} == {ids[0], ids[1]}
+
+
+def test_a_target_the_pairs_cannot_reach_reports_shortfall_and_caps(
+    llm_server, llm_config, tmp_path, caplog
+):
+    llm_server.responder = reserve_talk()
+    pairs = pairs_table((MARIA, JOHN), (ANA, BEN), (JOHN, MARIA))
+    with caplog.at_level("INFO", logger="personafoundry.converse"):
+        result = run(llm_config, tmp_path, pairs, target=4, max_rounds=1)
+    s = result.stats
+    assert (s["requested"], s["accepted"], s["shortfall"]) == (4, 1, 3)
+    assert (s["stopped.attempt_cap"], s["stopped.out_of_pairs"], s["unused_pairs"]) == (2, 3, 0)
+    line = [r.getMessage() for r in caplog.records if "requested=4" in r.getMessage()]
+    assert (
+        line and "short by 3" in line[0] and "attempt cap (1 x 1 rounds) reached for 2" in line[0]
+    )
+    assert "no planned pair left for 3" in line[0]
+
+
+@pytest.mark.parametrize(
+    ("pairs", "target", "counts"),
+    [  # counts: requested, accepted, shortfall, then the STOP_KEYS caps
+        (((ANA, BEN),), None, (2, 1, 1, 0, 1, 0)),
+        (((MARIA, JOHN), (ANA, BEN)), None, (3, 1, 2, 1, 1, 0)),
+        (((MARIA, JOHN), (ANA, BEN)), 2, (2, 1, 1, 1, 1, 1)),
+        (((MARIA, JOHN), (ANA, BEN)), 0, (0, 0, 0, 0, 1, 0)),
+    ],
+)
+def test_stats_always_hold_requested_accepted_shortfall_and_the_caps(
+    llm_server, llm_config, tmp_path, pairs, target, counts
+):
+    llm_server.responder = reserve_talk()
+    ghost = {"persona_id": "per_00000000000000ff", "name": "Ghost"}
+    table = pairs_table(*pairs, (MARIA, ghost))  # one pair names an unknown persona
+    s = run(llm_config, tmp_path, table, target=target, max_rounds=1).stats
+    assert tuple(s[k] for k in ("requested", "accepted", "shortfall", *STOP_KEYS)) == counts
+    explained = s["stopped.out_of_pairs"] if target is not None else (
+        s["stopped.attempt_cap"] + s["stopped.unknown_persona"]
+    )  # fmt: skip
+    assert s["shortfall"] == explained
+
+
+def test_a_budget_cap_stops_the_stage_with_an_error_naming_the_cap(
+    llm_server, llm_config, tmp_path
+):
+    """No `stopped.budget` counter: the cap raises out of the stage, naming the setting."""
+    llm_server.responder = Talk()
+    with pytest.raises(BudgetExceeded, match=r"token budget reached: \d+ of 1 tokens.*max_tokens"):
+        run(llm_config, tmp_path, budget=BudgetGuard(Budget(max_tokens=1)))
