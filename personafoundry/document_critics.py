@@ -10,8 +10,14 @@ Decisions:
   quote that is not in the document does not count: small judges say "yes" too easily.
   The facts it verifies are written to `DocContext.verified`, which becomes the
   document's `revealed_fact_ids`: only verified facts are claimed as revealed.
+- A distractor document must carry its planned detail about the other person (the key
+  tokens of `distractor_text`, see `distractor_problems`); the check is part of
+  `coverage`, since it too asks "is what was planned in the text?".
 - `faithfulness` and `realism` are `LlmJudge`s with short rubrics from
-  `seeds/prompts/documents/`.
+  `seeds/prompts/documents/`. The faithfulness judge sees every fact of the ledger
+  (planned ones first): a fact it is not shown is one it cannot defend.
+- Text matching (tokens, fact matches, answer spans) lives in `fact_text.py`, shared
+  with the probe builder.
 """
 
 from __future__ import annotations
@@ -27,14 +33,20 @@ from pydantic import BaseModel, Field
 
 from personafoundry.critic import LlmJudge, RuleExpert, Verdict
 from personafoundry.doc_catalog import DocType, Prompt
+from personafoundry.fact_text import (  # tests and helpers import these from here too
+    STOPWORDS,
+    answer_span,
+    evidence_in,
+    lexical_match,
+    states_answer,
+    stem,
+    words,
+)
 from personafoundry.ids import stable_hash
 from personafoundry.llm import LlmClient
 
 DATE_WINDOW_BEFORE = timedelta(days=60)
 DATE_WINDOW_AFTER = timedelta(days=90)
-LEXICAL_RECALL = 0.6
-MAX_FACTS_SHOWN = 15  # keeps the faithfulness prompt inside a small context window
-EVIDENCE_RECALL = 0.7
 PLACEHOLDER = re.compile(
     r"\[[A-Z][A-Za-z ]{1,30}\]|<[a-z][a-z _]{1,30}>|\{[a-z_]+\}|lorem ipsum|\bXXX+\b|\bN/A\b",
     re.IGNORECASE,
@@ -60,15 +72,6 @@ EXPOSITION = (
     re.compile(r"\b(these|the (above|following)) facts\b", re.IGNORECASE),
     re.compile(r"\b(fun fact|fact:|persona)\b", re.IGNORECASE),
 )
-STOPWORDS = frozenset(
-    re.findall(
-        r"\w+",
-        "a an the and or but of to in on at for with from by as is am are was were be been being "
-        "i me my mine we our us you your he she his her they their it its this that these those "
-        "have has had do does did not no so very just about into over than then there here who "
-        "what when where which while every each some any all also usually often really ",
-    )
-)
 
 
 @dataclass
@@ -87,45 +90,6 @@ class DocContext:
 
     def render(self, candidate: BaseModel) -> tuple[str, str]:
         return self.doc_type.render_text(candidate.model_dump())
-
-
-def words(text: str) -> list[str]:
-    """Lowercase word tokens; numbers lose thousands separators and currency signs."""
-    text = re.sub(r"(?<=\d),(?=\d{3})", "", text.lower())
-    return [_number(w) if w[0].isdigit() else w for w in re.findall(r"[a-z]+|\d+(?:\.\d+)?", text)]
-
-
-def _number(word: str) -> str:
-    """`1150.00` and `1150` are the same amount."""
-    return word.rstrip("0").rstrip(".") if "." in word else word
-
-
-def _stem(word: str) -> str:
-    return word[:5]
-
-
-def lexical_match(statement: str, body: str) -> bool:
-    """True when every number and at least `LEXICAL_RECALL` of the content words reappear."""
-    fact = [w for w in words(statement) if w not in STOPWORDS]
-    if not fact:
-        return False
-    doc = set(words(body))
-    doc_stems = {_stem(w) for w in doc}
-    numbers = [w for w in fact if w[0].isdigit()]
-    if any(n not in doc for n in numbers):
-        return False
-    content = [w for w in fact if not w[0].isdigit()]
-    if not content:
-        return True
-    hits = sum(_stem(w) in doc_stems for w in content)
-    return hits >= math.ceil(LEXICAL_RECALL * len(content))
-
-
-def evidence_in(quote: str, body: str) -> bool:
-    """The judge's quote really is in the document (most of its words, in any order)."""
-    quoted = [w for w in words(quote) if w not in STOPWORDS]
-    doc = set(words(body))
-    return bool(quoted) and sum(w in doc for w in quoted) >= EVIDENCE_RECALL * len(quoted)
 
 
 def _parse_day(value: str, kind: str) -> date | None:
@@ -229,10 +193,10 @@ def _pasted_share(values: dict[str, Any], ctx: DocContext) -> float:
     """
     texts = _free_text(values)
     content = [w for w in words(max(texts, key=len)) if w not in STOPWORDS] if texts else []
-    facts = {_stem(w) for f in ctx.planned for w in words(f["statement"]) if w not in STOPWORDS}
+    facts = {stem(w) for f in ctx.planned for w in words(f["statement"]) if w not in STOPWORDS}
     if not content or not facts:
         return 0.0
-    return sum(_stem(w) in facts for w in content) / len(content)
+    return sum(stem(w) in facts for w in content) / len(content)
 
 
 def leakage_problems(candidate: BaseModel, ctx: DocContext) -> list[str]:
@@ -295,16 +259,36 @@ class FactCoverage:
         )
         ctx.verified = {f["fact_id"]: m for f, m in zip(ctx.planned, methods) if m}
         missing = [f for f, m in zip(ctx.planned, methods) if not m]
-        if not ctx.planned:
+        noise = distractor_problems(body, ctx)
+        planned = len(ctx.planned) + bool(ctx.distractor_text)
+        if not planned:
             return Verdict(self.name, 5.0, True, "no facts planned")
-        share = 1 - len(missing) / len(ctx.planned)
-        score = round(1 + 4 * share, 2)
-        if not missing:
+        score = round(1 + 4 * (1 - (len(missing) + len(noise)) / planned), 2)
+        if not missing and not noise:
             return Verdict(self.name, score, True, "every planned fact is shown")
         lines = "; ".join(
             f"{'hint at' if f['implied'] else 'state clearly'}: {f['statement']}" for f in missing
         )
-        return Verdict(self.name, score, False, f"the document does not show these facts ({lines})")
+        problems = [f"the document does not show these facts ({lines})"] if missing else []
+        return Verdict(self.name, score, False, "; ".join(problems + noise))
+
+
+def distractor_problems(body: str, ctx: DocContext) -> list[str]:
+    """A distractor document must carry its planned detail about the other person.
+
+    Distractors are noise only if they really mention the similar-but-different fact; one
+    that drifted into small talk would make retrieval easier, not harder. The test is the
+    detail's key tokens (`fact_text.states_answer` on its answer span), else a fact match.
+    """
+    text = (ctx.distractor_text or "").strip()
+    if not text:
+        return []
+    span = answer_span(text)
+    if states_answer(span, body) if span else lexical_match(text, body):
+        return []
+    who = ctx.counterpart_name or "the other person"
+    keep = f" (keep: {span})" if span else ""
+    return [f"the document must mention what {who} said: {text!r}{keep}"]
 
 
 def _fact_lines(facts: list[dict[str, Any]]) -> str:
@@ -325,10 +309,19 @@ def coverage_messages(
 def faithfulness_messages(
     prompts: dict[str, Prompt], candidate: BaseModel, ctx: DocContext
 ) -> list[dict[str, str]]:
-    facts = [f for f in ctx.persona.get("facts") or [] if f][:MAX_FACTS_SHOWN]
+    """The faithfulness judge sees every fact of the ledger, the planned ones first.
+
+    All of them, because a contradiction of any fact counts (ledgers hold up to 30; one
+    line each, about 500 tokens); planned first, because those are what the document
+    talks about and small judges attend to the top of a list.
+    """
+    facts = [f for f in ctx.persona.get("facts") or [] if f]
+    planned = {f["fact_id"] for f in ctx.planned}
+    ordered = [f for f in facts if f.get("fact_id") in planned]
+    ordered += [f for f in facts if f.get("fact_id") not in planned]
     return prompts["faithfulness"].messages(
         name=ctx.persona.get("name") or "the owner",
-        facts=_fact_lines(facts),
+        facts=_fact_lines(ordered),
         label=ctx.doc_type.label,
         body=ctx.render(candidate)[1],
     )

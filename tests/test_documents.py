@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from test_doc_plan import make_personas
+from test_doc_plan import MARIA_FACTS, make_personas, persona
 
 from personafoundry.cache import ResponseCache
 from personafoundry.config import DocumentsConfig, RunConfig
@@ -19,6 +19,7 @@ from personafoundry.doc_catalog import load_catalog
 from personafoundry.doc_plan import PLAN_SCHEMA
 from personafoundry.document_critics import (
     DocContext,
+    distractor_problems,
     evidence_in,
     format_problems,
     leakage_problems,
@@ -158,13 +159,16 @@ def schema_name(payload: dict[str, Any]) -> str:
     return payload["response_format"]["json_schema"]["name"]
 
 
-def run(cfg: RunConfig, tmp_path: Path, plan: pa.Table, **over: Any) -> DocumentsResult:
+def run(
+    cfg: RunConfig, tmp_path: Path, plan: pa.Table, personas: pa.Table | None = None, **over: Any
+) -> DocumentsResult:
     async def main() -> DocumentsResult:
         endpoints = {r: resolve_remote(r, getattr(cfg.llm, r)) for r in ROLES}
         cache = ResponseCache(tmp_path / "cache.sqlite")
         async with LlmClient(endpoints, cache, run_id="test") as llm:
             docs_cfg = cfg.documents.model_copy(update=over)
-            return await generate_documents(plan, make_personas(), docs_cfg, llm, rng_seed=7)
+            people = make_personas() if personas is None else personas
+            return await generate_documents(plan, people, docs_cfg, llm, rng_seed=7)
 
     return asyncio.run(main())
 
@@ -481,3 +485,68 @@ def test_pasted_facts_are_caught_even_when_slightly_reworded(text: str, pasted: 
     draft = CATALOG["journal_note"].model(date="2024-03-02", title="Sunday", text=text)
     problems = leakage_problems(draft, ctx("journal_note", [dallas, sofia]))
     assert any("copies the facts" in p for p in problems) is pasted
+
+
+def test_faithfulness_judge_sees_all_thirty_facts_planned_first(
+    llm_server: Any, llm_config: RunConfig, tmp_path: Path
+) -> None:
+    chores = [
+        ("habits", f"I water plant number {i} every {i} days.", None, None) for i in range(23)
+    ]
+    maria = persona(MARIA["persona_id"], "Maria Lopez", MARIA_FACTS + chores)
+    assert len(maria["facts"]) == 30 and maria["facts"][1]["fact_id"] == RENT["fact_id"]
+    llm_server.responder = responder(lambda n: GOOD_NOTE)
+    result = run(llm_config, tmp_path, plan_table("journal_note", [RENT]), make_personas([maria]))
+    assert result.stats["accepted"] == 1
+    [judge] = [
+        p["messages"][-1]["content"] for p in llm_server.requests
+        if schema_name(p) == "JudgeReply" and "contradicts" in p["messages"][-1]["content"]
+    ]  # fmt: skip
+    facts = [line[2:] for line in judge.splitlines() if line.startswith("- ")]
+    assert facts[0] == RENT["statement"]  # the planned fact leads
+    assert len(facts) == 30 and "I water plant number 22 every 22 days." in facts
+
+
+TOM_SAID = "I drive a delivery truck for FedEx."
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("Tom says he drives the FedEx truck now, loves the route.", None),
+        ("Coffee with Tom, we talked about his garden for an hour.", "(keep: FedEx)"),
+    ],
+)
+def test_a_distractor_must_carry_its_planned_detail(text: str, problem: str | None) -> None:
+    noise = ctx("journal_note", distractor_text=TOM_SAID, counterpart_name="Tom Reed")
+    problems = distractor_problems(text, noise)
+    assert (problem is None) == (not problems)
+    if problem:
+        [message] = problems
+        assert (
+            message.startswith("the document must mention what Tom Reed said")
+            and problem in message
+        )
+    assert distractor_problems(text, ctx("journal_note")) == []  # not a distractor: no check
+
+
+def test_a_distractor_without_its_detail_is_revised_by_the_coverage_expert(
+    llm_server: Any, llm_config: RunConfig, tmp_path: Path
+) -> None:
+    small_talk = "Coffee with Tom this morning, we talked about his garden for an hour."
+    detail = "Coffee with Tom this morning, he drives a delivery truck for FedEx these days."
+    llm_server.responder = responder(
+        lambda n: {
+            "date": "2024-03-02",
+            "title": "Coffee",
+            "text": small_talk if n == 1 else detail,
+        }
+    )
+    plan = plan_table(
+        "journal_note", [], role="distractor", distractor_text=TOM_SAID, counterpart_name="Tom Reed"
+    )
+    result = run(llm_config, tmp_path, plan)
+    [doc] = result.table.to_pylist()
+    assert doc["is_distractor"] and doc["rounds"] == 2 and "FedEx" in doc["body"]
+    first = {r["expert"]: r for r in result.reviews.to_pylist() if r["round"] == 1}
+    assert not first["coverage"]["passed"] and "(keep: FedEx)" in first["coverage"]["feedback"]
