@@ -8,7 +8,8 @@ Each persona is one draw from the joint distribution fitted by `census_fit` (IPF
   ages at which the drawn education, work status and occupation are allowed;
 - labels: "Not in labor force" at 62+ becomes "Retired"; children 3-17 get the age label of
   rules.toml as education; household income is a USD amount inside the drawn bracket;
-- state: PEP 2023 shares, independent of the rest; name: `personafoundry.names`.
+- state: PEP 2023 shares, independent of the rest; name: `personafoundry.names`, unique
+  within the sample (a repeat redraws from its sex/decade/race distribution).
 
 Conditioning (`PersonasConfig.census_states`, `census_age_min/max`) restricts the joint;
 reweighting (`census_reweight`) multiplies it by per-category weights. Both are exact
@@ -23,17 +24,20 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from personafoundry import census_tables as ct
 from personafoundry.census_fit import EDU, INC, MAR, RACE, SEX, CensusModel, fit_census_model
 from personafoundry.config import PersonasConfig
 from personafoundry.errors import ConfigError
 from personafoundry.ids import stable_hash
-from personafoundry.names import group_rows, sample_names
+from personafoundry.names import group_rows
 from personafoundry.rules import Rules, load_rules
+from personafoundry.unique_names import sample_unique_names
 from schemas.personas import SCHEMA
 
 SOURCE = "census"
+NAME_REASON = "duplicate_name: every redraw of the name was already used in this sample"
 TABLES_TEXT = "; ".join(ct.TABLES)  # the `census_tables` column: one string, cheap at 1M rows
 REWEIGHT_DIMS = {
     "sex": SEX,
@@ -263,10 +267,13 @@ def draw_skeletons(
     state = np.searchsorted(np.cumsum(state_p), rng.random(n) * state_p.sum(), side="right")
     income = _incomes(model, np.maximum(inc - 1, 0), rng)
     sex_labels = np.array(model.labels["sex"], dtype=object)[sex]
-    names = sample_names(sex_labels, age, race, model.labels["race"], rules.reference_year, rng)
+    names, name_repeats = sample_unique_names(
+        sex_labels, age, race, model.labels["race"], rules.reference_year, rng
+    )
     return {
         "n": n, "age": age, "sex": sex, "race": race, "edu": edu, "mar": mar, "work": work,
         "inc": inc, "occ": occ, "state": state, "income": income, "names": names,
+        "name_repeats": name_repeats,
     }  # fmt: skip
 
 
@@ -292,9 +299,13 @@ def sample_personas(n: int, cfg: PersonasConfig, *, rng_seed: int) -> PersonaSam
     rng = np.random.default_rng(np.random.SeedSequence([rng_seed, 0x63656E73]))
     v = draw_skeletons(model, rules, conditioned, n, rng)
     table = build_table(model, rules, persona_ids(rng_seed, n), v)
-    stats = {"census_rows": n, "census_dropped": 0}
+    repeats = pa.array(v["name_repeats"])  # practically never any: see `names.MAX_ROUNDS`
+    dropped = table.filter(repeats)
+    dropped = dropped.append_column("reason", pa.array([NAME_REASON] * len(dropped), pa.string()))
+    if dropped.num_rows:
+        table = table.filter(pc.invert(repeats))
+    stats = {"census_rows": table.num_rows, "census_dropped": dropped.num_rows}
     provenance = {**census_provenance(cfg), "ipf_iterations": model.iterations}
-    dropped = table.schema.append(pa.field("reason", pa.string())).empty_table()
     return PersonaSample(table, dropped, stats, provenance)
 
 

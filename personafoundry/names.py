@@ -15,6 +15,7 @@ Decisions:
   have one Asian/Pacific Islander group); "Some Other Race alone" has no group in the name
   files, so its names are not reweighted.
 - Names are title-cased (`MCDONALD` -> `McDonald`); nothing else is changed or invented.
+- Uniqueness within a release is `personafoundry.unique_names`' job (redraws repeats).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def load_name_tables() -> NameTables:
 
 
 @lru_cache(maxsize=1)
-def _name_arrays() -> tuple[dict[tuple[int, str], int], pa.Array, pa.Array]:
+def name_arrays() -> tuple[dict[tuple[int, str], int], pa.Array, pa.Array]:
     """Every first name in one Arrow array (offset per (decade, sex)) and the surnames.
 
     Drawing indices and taking from these avoids building 1M Python strings per column.
@@ -141,6 +142,42 @@ def group_rows(key: np.ndarray) -> list[tuple[int, np.ndarray]]:
     return [(int(v), order[a:b]) for v, a, b in zip(values, starts, ends)]
 
 
+def draw_codes(
+    sex: np.ndarray,
+    age: np.ndarray,
+    race: np.ndarray,
+    race_labels: tuple[str, ...],
+    reference_year: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(index into the first-name array, index into the surname array) per row.
+
+    Vectorised per (decade, sex, name-file race group); deterministic for a given `rng` state.
+    """
+    tables = load_name_tables()
+    n = len(sex)
+    decade = np.clip((reference_year - age) // 10 * 10, tables.decades[0], tables.decades[-1])
+    male = np.asarray(sex == "Male")
+    cols = [race_column(lab) for lab in race_labels]
+    group_of = np.array([len(PCT_COLUMNS) if c is None else c for c in cols], dtype=np.int64)
+    col = group_of[np.asarray(race, dtype=np.int64)]  # 0..5, 6 = not reweighted
+    offsets = name_arrays()[0]
+    first = np.empty(n, dtype=np.int64)
+    for k, rows in group_rows((decade.astype(np.int64) * 2 + male) * 8 + col):
+        group, c = (k // 16, "M" if (k // 8) % 2 else "F"), k % 8
+        cdf = _first_cdf(*group, None if c == len(PCT_COLUMNS) else int(c))
+        first[rows] = offsets[group] + _draw(cdf, len(rows), rng)
+    last = np.empty(n, dtype=np.int64)
+    for c, rows in group_rows(col):
+        last[rows] = _draw(_surname_cdf(None if c == len(PCT_COLUMNS) else c), len(rows), rng)
+    return first, last
+
+
+def join_names(first: np.ndarray, last: np.ndarray) -> pa.Array:
+    _, firsts, surnames = name_arrays()
+    return pc.binary_join_element_wise(firsts.take(first), surnames.take(last), " ")
+
+
 def sample_names(
     sex: np.ndarray,
     age: np.ndarray,
@@ -149,23 +186,6 @@ def sample_names(
     reference_year: int,
     rng: np.random.Generator,
 ) -> pa.Array:
-    """Full names ("First Last") for personas given sex ("Male"/"Female"), age and race index.
-
-    Vectorised per (decade, sex, race) group; deterministic for a given `rng` state.
-    """
-    tables = load_name_tables()
-    n = len(sex)
-    decade = np.clip((reference_year - age) // 10 * 10, tables.decades[0], tables.decades[-1])
-    sex_code = np.where(sex == "Male", "M", "F")
-    cols = [race_column(lab) for lab in race_labels]
-    offsets, firsts, surnames = _name_arrays()
-    first = np.empty(n, dtype=np.int64)
-    key = (decade * 2 + (sex_code == "M")) * 16 + race.astype(np.int64)
-    for k, rows in group_rows(key):
-        dec, male, r = k // 32, (k // 16) % 2, k % 16
-        group = (int(dec), "M" if male else "F")
-        first[rows] = offsets[group] + _draw(_first_cdf(*group, cols[int(r)]), len(rows), rng)
-    last = np.empty(n, dtype=np.int64)
-    for r, rows in group_rows(race.astype(np.int64)):
-        last[rows] = _draw(_surname_cdf(cols[int(r)]), len(rows), rng)
-    return pc.binary_join_element_wise(firsts.take(first), surnames.take(last), " ")
+    """Full names ("First Last") given sex ("Male"/"Female"), age and race index (into
+    `race_labels`); repeats allowed (`unique_names.sample_unique_names` redraws them)."""
+    return join_names(*draw_codes(sex, age, race, race_labels, reference_year, rng))

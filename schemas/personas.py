@@ -60,7 +60,15 @@ SCHEMA = TableSchema(
         Column("marital_status", pa.string(), description="ACS marital status; null under 15"),
         Column("household_income", pa.int64(), description="household income, USD per year"),
         Column("household_income_bracket", pa.string(), description="ACS income bracket label"),
-        Column("name", pa.string(), nullable=False, description="full name", length=(1, 200)),
+        Column(
+            "name",
+            pa.string(),
+            nullable=False,
+            description="full name from the SSA/Census 2020 name tables (or the seed file); "
+            "unique within a release",
+            unique=True,
+            length=(1, 200),
+        ),
         Column(
             "census_vintage",
             pa.string(),

@@ -139,7 +139,28 @@ BAD = [
         "p.txt line 2: no census-consistent demographics",
     ),
     ("p.txt", "I am 30 years old. I am retired.\n", "p.txt line 1: no census-consistent"),
-    ("p.txt", b"A cook.\nA b\xe4ker.\n", "p.txt line 2: not valid UTF-8"),
+    ("p.txt", b"A cook.\nA b\xe4ker.\n", "p.txt line 2: not valid UTF-8 (byte 0xe4)"),
+    (
+        "p.jsonl",
+        b'{"text": "A cook."}\n{"text": "A b\xe4ker."}\n',
+        "p.jsonl line 2: not valid UTF-8",
+    ),
+    (
+        "people.csv",
+        b'text,age\n"A cook.",30\n"A b\xe4ker.",31\n',
+        "people.csv line 3: not valid UTF-8",
+    ),
+    ("people.csv", b"te\xffxt,age\n", "people.csv line 1: header not valid UTF-8 (byte 0xff)"),
+    (
+        "people.csv",
+        'text,name\n"A cook.",Ann Lee\n"A baker.",ann  LEE\n',
+        'people.csv line 3: name "ann  LEE" already used at',
+    ),
+    (
+        "p.jsonl",
+        '{"description": "A cook."}\n\n{"persona": "A baker."}\n',
+        "p.jsonl line 3: column",
+    ),
     ("p.txt", "\n\n", "p.txt: no personas found"),
     ("p.docx", "A cook.", "p.docx: unsupported seed file type '.docx'"),
 ]
@@ -194,3 +215,115 @@ def test_adding_a_seed_line_does_not_change_the_other_personas(tmp_path: Path) -
         [_write(tmp_path, "b.txt", "I play chess.\nA beekeeper.\n")], rng_seed=4
     ).table
     assert one.to_pylist()[0] == two.to_pylist()[1]
+
+
+# (file name, content with one undecodable byte on line/record 2 of 3)
+BAD_BYTES = [
+    ("p.txt", b"A cook.\nA b\xe4ker.\nA pilot.\n"),
+    ("p.jsonl", b'{"text": "A cook."}\n{"text": "A b\xe4ker."}\n{"text": "A pilot."}\n'),
+    ("people.csv", b'text\n"A cook."\n"A b\xe4ker."\n"A pilot."\n'),
+]
+
+
+@pytest.mark.parametrize(("name", "content"), BAD_BYTES)
+def test_lenient_mode_skips_a_line_that_is_not_utf8(
+    tmp_path: Path, name: str, content: bytes
+) -> None:
+    path = _write(tmp_path, name, content)
+    sample = load_seed_personas([path], rng_seed=0, strict=False)
+    assert sample.table["seed_text"].to_pylist() == ["A cook.", "A pilot."]
+    assert sample.stats["seed_dropped"] == 1
+    (dropped,) = sample.dropped.to_pylist()
+    line = 3 if name.endswith(".csv") else 2  # the CSV header is line 1
+    assert dropped["location"] == f"{path} line {line}"
+    assert dropped["source_file"] == str(path)
+    assert dropped["reason"] == "not valid UTF-8 (byte 0xe4); save the file as UTF-8."
+    assert "b?ker" in dropped["seed_text"]  # the readable rest, to find the line
+
+
+def test_utf8_byte_order_mark_and_crlf_line_ends_are_accepted(tmp_path: Path) -> None:
+    path = _write(tmp_path, "p.txt", b"\xef\xbb\xbfA cook.\r\n\r\nA baker.\r\n")
+    sample = load_seed_personas([path], rng_seed=0, complete=False)
+    assert sample.table["seed_text"].to_pylist() == ["A cook.", "A baker."]
+    assert sample.stats["blank_lines"] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "blank"),
+    [
+        ("people.csv", 'text,age\n"A cook.",30\n\n,\n  \n"A baker.",31\n\n', 4),
+        ("p.jsonl", '{"text": "A cook."}\n\n   \n{"text": "A baker."}\n\n', 3),
+    ],
+)
+def test_blank_lines_are_skipped_and_counted_in_both_modes(
+    tmp_path: Path, name: str, content: str, blank: int
+) -> None:
+    path = _write(tmp_path, name, content)
+    for strict in (True, False):
+        sample = load_seed_personas([path], rng_seed=0, strict=strict, complete=False)
+        assert sample.table["seed_text"].to_pylist() == ["A cook.", "A baker."]
+        assert sample.stats["blank_lines"] == blank and sample.stats["seed_dropped"] == 0
+    # line numbers still count the blank lines
+    bad = _write(tmp_path, "bad" + Path(name).suffix, content.replace("A baker.", ""))
+    with pytest.raises(SeedFileError, match=r"line (6|4): column \"text\""):
+        load_seed_personas([bad], rng_seed=0, complete=False)
+
+
+def test_parquet_without_the_text_column_names_file_and_columns(tmp_path: Path) -> None:
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"bio": ["A cook."], "age": [30]}), path)
+    for strict in (True, False):  # a file error: every row would be bad
+        with pytest.raises(SeedFileError) as err:
+            load_seed_personas([path], rng_seed=0, strict=strict)
+        assert str(err.value) == (
+            f'{path} schema: missing column "text" (or "description"); columns are '
+            "['bio', 'age']; map yours with personas.seed_columns."
+        )
+    sample = load_seed_personas([path], rng_seed=0, column_map={"text": "bio"}, complete=False)
+    assert sample.table["seed_text"].to_pylist() == ["A cook."]
+
+
+def test_jsonl_row_without_the_text_field_is_a_bad_row(tmp_path: Path) -> None:
+    path = _write(tmp_path, "p.jsonl", '{"text": "A cook."}\n{"bio": "A baker.", "age": 30}\n')
+    with pytest.raises(SeedFileError, match=r'p\.jsonl line 2: column "text" \(or "description"\)'):
+        load_seed_personas([path], rng_seed=0)
+    sample = load_seed_personas([path], rng_seed=0, strict=False, complete=False)
+    assert sample.table["seed_text"].to_pylist() == ["A cook."]
+    assert sample.dropped["location"].to_pylist() == [f"{path} line 2"]
+
+
+def test_duplicate_ids_across_two_files_name_both_places(tmp_path: Path) -> None:
+    first = _write(tmp_path, "a.csv", 'id,text\nx1,"A cook."\nx2,"A baker."\n')
+    second = _write(tmp_path, "b.jsonl", '{"id": "x3", "text": "A pilot."}\n'
+                    '{"id": "x2", "text": "A nurse."}\n')  # fmt: skip
+    with pytest.raises(SeedFileError) as err:
+        load_seed_personas([first, second], rng_seed=0)
+    assert str(err.value) == (
+        f'{second} line 2: id "x2" already used at {first} line 3; ids must be unique.'
+    )
+    sample = load_seed_personas([first, second], rng_seed=0, strict=False, complete=False)
+    assert sample.table["seed_text"].to_pylist() == ["A cook.", "A baker.", "A pilot."]
+    assert sample.dropped["source_file"].to_pylist() == [str(second)]
+
+
+def test_seed_given_names_are_kept_and_a_repeat_is_a_bad_row(tmp_path: Path) -> None:
+    first = _write(tmp_path, "a.csv", 'text,name\n"A cook.",Ann Lee\n"A baker.",\n')
+    second = _write(tmp_path, "b.jsonl", '{"text": "A pilot.", "name": "ANN LEE"}\n'
+                    '{"text": "A nurse."}\n')  # fmt: skip
+    with pytest.raises(SeedFileError, match=f'line 1: name "ANN LEE" already used at {first}'):
+        load_seed_personas([first, second], rng_seed=0)
+    sample = load_seed_personas([first, second], rng_seed=0, strict=False)
+    t = sample.table.to_pylist()
+    assert [r["seed_text"] for r in t] == ["A cook.", "A baker.", "A nurse."]
+    assert t[0]["name"] == "Ann Lee" and None not in [r["name"] for r in t]
+    assert len({r["name"] for r in t}) == 3
+    assert sample.dropped["location"].to_pylist() == [f"{second} line 1"]
+    assert "names are unique within a release" in sample.dropped["reason"][0].as_py()
+
+
+def test_drawn_seed_names_are_unique_and_avoid_given_ones(tmp_path: Path) -> None:
+    lines = [f"I am a {40 + i % 5}-year-old Hispanic man. I work as a cook." for i in range(5)]
+    text = "\n".join(f"{line} I have {i} cats." for i, line in enumerate(lines * 8))
+    sample = load_seed_personas([_write(tmp_path, "p.txt", text + "\n")], rng_seed=5)
+    names = sample.table["name"].to_pylist()
+    assert len(names) == 40 and len(set(names)) == 40
