@@ -230,6 +230,7 @@ def _reviews(items: list[tuple[str, str]], seed: int) -> pa.Table:
                 "error": None,
                 "model": "synthetic",
                 "prompt_version": "v1",
+                "details": None,
             }
             for key, value in row.items():
                 cols[key].append(value)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from personafoundry.schema import TableSchema
 from schemas import conversations, documents, duplicates, personas, probes, reviews
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 
 TABLES: dict[str, TableSchema] = {
     m.SCHEMA.name: m.SCHEMA

@@ -26,6 +26,7 @@ from personafoundry.release import (
     verify_release,
 )
 from personafoundry.synthetic import synthetic_tables
+from schemas import SCHEMA_VERSION
 
 CONFIG = {
     "seed": 0,
@@ -65,7 +66,7 @@ def test_release_layout_and_manifest(release: Path) -> None:
     assert {"README.md", "views.sql", "validation/results.json", "validation/summary.md"} <= set(
         manifest["files"]
     )
-    assert manifest["schema_version"] == "1.0.0" and manifest["parent_version"] is None
+    assert manifest["schema_version"] == SCHEMA_VERSION and manifest["parent_version"] is None
     assert manifest["run"]["tokens"]["total_tokens"] == 1234
     assert manifest["validation"]["passed"] is True
     assert manifest["tool"]["name"] == "personafoundry" and manifest["created_at"].endswith("Z")
