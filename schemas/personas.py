@@ -3,9 +3,12 @@
 Demographic labels follow the ACS 2023 tables in `seeds/census/` (see its SOURCES.md);
 only the closed sets that cannot drift (sex, state, source) are enforced here, the
 census-conformance gate in `personafoundry.validate` checks the distributions.
-Big Five traits are on a 0-1 scale. `census_vintage`/`census_tables` name the census data
-behind a row's demographics; they are nullable only so that hand-built fixtures conform,
-the samplers (`personafoundry.census`, `personafoundry.census_condition`) always fill them.
+Big Five traits are percentiles (0-1) of independent T-scores N(50, 10) clipped to
+[20, 80], sampled independently of demographics (`personafoundry.persona_fill`).
+`name` is unique within a release (`personafoundry.unique_names`).
+`census_vintage`/`census_tables` name the census data behind a row's demographics; they
+are nullable only so that hand-built fixtures conform, the samplers (`personafoundry.census`,
+`personafoundry.census_condition`) always fill them.
 """
 
 from __future__ import annotations
@@ -81,7 +84,12 @@ SCHEMA = TableSchema(
             description="census tables behind the demographics (ACS/PEP/OEWS table ids, "
             "separated by '; ')",
         ),
-        Column("traits", TRAITS_TYPE, description="Big Five personality traits, 0-1 each"),
+        Column(
+            "traits",
+            TRAITS_TYPE,
+            description="Big Five personality traits: percentiles (0-1) of independent "
+            "T-scores (mean 50, sd 10, clipped to 20-80), independent of demographics",
+        ),
         Column("narrative", pa.string(), description="first-person description of the persona"),
         Column(
             "facts",
