@@ -66,3 +66,26 @@ def test_race_shares_reweight_surnames() -> None:
 def test_group_without_name_file_share_is_not_reweighted() -> None:
     names = _sample(200, "Male", 40, 3)
     assert len(names) == 200 and all(" " in n for n in names)
+
+
+@pytest.mark.parametrize("sex", ["Male", "Female"])
+def test_race_shares_reweight_first_names(sex: str) -> None:
+    """Same sex and birth decade (1980s): the Hispanic group draws first names whose
+    Census 2020 Hispanic share is far higher than the non-Hispanic White group's, and each
+    group's mean share matches P_SSA(name) x pct_race(name), the stated reweighting."""
+    names, p, pct = load_name_tables().first[(1980, sex[0])]
+    hispanic_pct = pd.Series(pct[:, PCT_COLUMNS.index("pcthispanic")], index=names)
+
+    def expected(column: str | None) -> float:
+        weight = p * (pct[:, PCT_COLUMNS.index(column)] if column else 1.0)
+        return float((weight * hispanic_pct.to_numpy()).sum() / weight.sum())
+
+    drawn = {
+        race: hispanic_pct.reindex([n.split(" ")[0] for n in _sample(4_000, sex, 40, race)])
+        for race in (0, 1, 3)  # Hispanic, non-Hispanic White, Some Other Race (not reweighted)
+    }
+    assert drawn[0].mean() > 2.5 * drawn[1].mean()
+    assert drawn[1].mean() < drawn[3].mean() < drawn[0].mean()
+    for race, column in ((0, "pcthispanic"), (1, "pctwhite"), (3, None)):
+        se = drawn[race].std() / np.sqrt(len(drawn[race]))
+        assert abs(drawn[race].mean() - expected(column)) < 4 * se, (race, column)
