@@ -165,8 +165,11 @@ def unique_table_names(
     of rows still repeating one. Redraws come from a generator seeded by `rng_seed`."""
     names = table["name"].combine_chunks()
     fixed = np.asarray(fixed, dtype=bool) | names.is_null().to_numpy(zero_copy_only=False)
-    if not _repeats(name_keys(names), fixed)[0].any():
-        return table, np.zeros(table.num_rows, dtype=bool)
+    no_repeats = np.zeros(table.num_rows, dtype=bool)
+    if pc.count_distinct(names).as_py() == len(names) - names.null_count:  # hash, no parsing
+        return table, no_repeats
+    if not _repeats(name_keys(names), fixed)[0].any():  # repeats among nulls/fixed rows only
+        return table, no_repeats
     race = pc.dictionary_encode(pc.fill_null(table["race_ethnicity"].combine_chunks(), ""))
     out, unresolved = sample_unique_names(
         pc.fill_null(table["sex"], "").to_numpy(zero_copy_only=False),
