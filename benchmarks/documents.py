@@ -62,7 +62,7 @@ async def generate(cfg: RunConfig, docs_cfg: DocumentsConfig, limit: int) -> tup
         async with LlmClient(eps, ResponseCache(Path(tmp) / "c.sqlite"), run_id="bench") as llm:
             start = time.perf_counter()
             result = await generate_documents(plan, personas, docs_cfg, llm, rng_seed=1)
-            return personas, result, time.perf_counter() - start, llm.stats()
+            return personas, plan, result, time.perf_counter() - start, llm.stats()
 
 
 def figures(result: DocumentsResult, probes: dict[str, int], secs: float, usage: Any) -> dict:
@@ -108,8 +108,8 @@ def main() -> None:
         distractors_per_persona=args.distractors,
     )
     cfg = RunConfig()
-    personas, result, secs, usage = asyncio.run(generate(cfg, docs_cfg, args.limit))
-    probes = build_probes(personas, result.table, docs_cfg, rng_seed=1)
+    personas, plan, result, secs, usage = asyncio.run(generate(cfg, docs_cfg, args.limit))
+    probes = build_probes(personas, result.table, docs_cfg, rng_seed=1, plan=plan)
     if args.dump:
         dump(args.dump, result)
     print(json.dumps(figures(result, probes.stats, secs, usage), indent=1))

@@ -188,6 +188,7 @@ def synthetic_tables(
             "fact_id": [facts[owner[d]][d % FACTS_PER_PERSONA]["fact_id"] for d in probe_docs],
             "evidence_document_ids": [[doc_ids[d]] for d in probe_docs],
             "kind": ["direct"] * n_probes,
+            "support": ["stated"] * n_probes,
         },
     )
     items = [("persona", pids), ("conversation", conv_ids), ("document", doc_ids)]
