@@ -1,5 +1,8 @@
 """`personafoundry report NAME[@VERSION]`: regenerate a release's dataset report.
 
+`NAME@VERSION` (or `NAME`, the latest version) is looked up under `--root` (default
+`outputs/releases`, as for every `release` command); a path to a release folder works too.
+
 A release is immutable (its files are checksummed in `manifest.json`), so the report is
 rebuilt into `--out/<name>/<version>/` (default `outputs/reports/...`), never into the
 release folder; the copy shipped in the release stays as it was cut. `--open` opens the

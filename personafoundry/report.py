@@ -19,6 +19,8 @@ Decisions:
   sampled figure says so. Counts over whole tables are DuckDB SQL.
 - `release diff` compares `headline()` of both versions' `report.json`; a release cut
   before reports existed gets its figures computed on the fly (no files written).
+- The card shows `highlights()` (faithfulness funnel, tokens per stage) as text, so the
+  main numbers read without opening the plots.
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ REPORT_VERSION = 1
 REPORT_DIR, REPORT_HTML, REPORT_JSON = "report", "report.html", "report.json"
 CALIBRATION = "validation/calibration.json"
 DEFAULT_OUT = Path("outputs/reports")
+HIGHLIGHT_FUNNEL = (
+    ("facts", "persona facts"),
+    ("planned", "planned in a document"),
+    ("verified", "verified revealed in documents"),
+    ("used_in_conversations", "used in conversations"),
+    ("probed", "probed"),
+)
 
 
 def connect_folder(folder: Path) -> duckdb.DuckDBPyConnection:
@@ -103,7 +112,8 @@ def write_report(folder: Path, context: dict[str, Any], out: Path | None = None)
 
     `out` defaults to `folder` (what `cut_release` does in its temp folder). Writes
     `report.json`, `report/*.png` and `report.html`; returns a summary for the manifest
-    and the card: the files, the plots with their titles and `timing_ms`.
+    and the card: the files, the plots with their titles, `highlights` (one-line figures
+    for the card) and `timing_ms`.
     """
     from personafoundry.report_html import render_html
     from personafoundry.report_plots import render_plots
@@ -122,6 +132,7 @@ def write_report(folder: Path, context: dict[str, Any], out: Path | None = None)
         "html": REPORT_HTML,
         "json": REPORT_JSON,
         "plots": figures["plots"],
+        "highlights": highlights(figures),
         "timing_ms": {
             "figures": round((computed - started) * 1000),
             "plots_html": round((time.perf_counter() - computed) * 1000),
@@ -157,6 +168,8 @@ def headline(figures: dict[str, Any]) -> dict[str, Any]:
         out[f"generation.{kind}.acceptance_rate"] = s.get("acceptance_rate")
         out[f"generation.{kind}.mean_rounds_accepted"] = s.get("mean_rounds_accepted")
     out["generation.tokens_total"] = gen.get("tokens_total")
+    for stage, tokens in stage_tokens(gen).items():
+        out[f"generation.{stage}.tokens"] = tokens
     out["generation.cost_usd_total"] = gen.get("cost_usd_total")
     div = figures.get("diversity") or {}
     for table, d in (div.get("tables") or {}).items():
@@ -173,13 +186,42 @@ def headline(figures: dict[str, Any]) -> dict[str, Any]:
     if "same_first_turn_share" in conv:
         out["diversity.same_first_turn_share"] = conv["same_first_turn_share"]
     funnel = (figures.get("faithfulness") or {}).get("funnel") or {}
-    for key in ("facts", "planned", "verified", "probed"):
+    for key in ("facts", "planned", "verified", "used_in_conversations", "probed"):
         out[f"faithfulness.{key}"] = funnel.get(key)
     out["faithfulness.probes"] = (figures.get("faithfulness") or {}).get("probes")
     out["skew.flags"] = len((figures.get("skew") or {}).get("flags") or [])
     for table, d in ((figures.get("dedup") or {}).get("tables") or {}).items():
         out[f"dedup.{table}.rows_removed"] = d.get("rows_removed")
     return out
+
+
+def stage_tokens(generation: dict[str, Any]) -> dict[str, int]:
+    """Tokens paid per stage (all roles and models), from `tokens_by_stage`."""
+    out: dict[str, int] = {}
+    for r in generation.get("tokens_by_stage") or []:
+        out[r["stage"]] = out.get(r["stage"], 0) + r["prompt_tokens"] + r["completion_tokens"]
+    return out
+
+
+def highlights(figures: dict[str, Any]) -> list[str]:
+    """One-line summaries for the dataset card: the faithfulness funnel and cost per stage."""
+    lines = []
+    funnel = (figures.get("faithfulness") or {}).get("funnel") or {}
+    if funnel.get("facts"):
+        parts = [
+            f"{funnel[key]} {label}"
+            for key, label in HIGHLIGHT_FUNNEL
+            if funnel.get(key) is not None
+        ]
+        lines.append("Faithfulness: " + ", ".join(parts) + ".")
+    gen = figures.get("generation") or {}
+    if gen.get("tokens"):
+        line = f"Cost: {gen['tokens_total']:,} tokens paid, ${gen['cost_usd_total']:.4f}"
+        stages = stage_tokens(gen)
+        if stages:
+            line += "; per stage: " + ", ".join(f"{k} {v:,}" for k, v in stages.items())
+        lines.append(line + ".")
+    return lines
 
 
 def diff_headlines(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[Any]]:

@@ -19,6 +19,10 @@ Decisions:
   (`documents.py`) then counts, per fact, the documents planned, accepted and verified.
   If accepted documents are missing from the recomputed plan (config or catalog changed
   since the run) the figures say `plan_reproduced: false`.
+- Facts used in conversations (`used_in_conversations`): distinct facts of the examined
+  personas named in any conversation's `used_fact_ids` (the generator's claim, which the
+  `fact_use` critic checked). A separate line, not a step after `verified`: conversations
+  are not planned per fact, and a fact may reach a conversation without any document.
 - Dedup examples show ids and similarity; the removed row's text is not shipped (only its
   id is, in `duplicates`), so the kept row's text stands for the pair.
 """
@@ -152,7 +156,10 @@ def token_figures(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def faithfulness_figures(con: duckdb.DuckDBPyConnection, config: dict[str, Any]) -> dict[str, Any]:
-    """Facts planned vs in accepted documents vs verified vs probed; probes by kind."""
+    """Facts planned vs in accepted documents vs verified vs probed; probes by kind.
+
+    Also the facts conversations use (`used_in_conversations`), a line of its own.
+    """
     kinds = dict(
         con.execute("SELECT kind, count(*) FROM probes GROUP BY ALL ORDER BY ALL").fetchall()
     )
@@ -182,12 +189,18 @@ def faithfulness_figures(con: duckdb.DuckDBPyConnection, config: dict[str, Any])
         "SELECT count(DISTINCT (persona_id, f)) FROM documents, unnest(revealed_fact_ids) AS u(f)"
         " WHERE persona_id IN (SELECT persona_id FROM _plan_personas)"
     ).fetchall()[0][0]
+    used = con.execute(
+        "SELECT count(DISTINCT (persona_id, f.fact_id)) FROM (SELECT persona_id, unnest(facts) "
+        "AS f FROM personas WHERE persona_id IN (SELECT persona_id FROM _plan_personas)) "
+        "WHERE f.fact_id IN (SELECT unnest(used_fact_ids) FROM conversations)"
+    ).fetchall()[0][0]
     con.execute("DROP TABLE _plan_personas")
     funnel = {
         "personas": personas.num_rows,
         "sampled": personas.num_rows < total,
         "facts": facts,
         "verified": verified,
+        "used_in_conversations": used,
         "probed": probed,
     }
     funnel.update(_planned(personas, docs, config))

@@ -121,6 +121,8 @@ def _generation(f: dict[str, Any], out: Path) -> str:
         + "<h3>Tokens and cost</h3>"
         + f"<p>{g['tokens_total']:,} tokens paid, ${g['cost_usd_total']:.4f}.</p>"
         + table(["role", "model", "requests", "prompt", "completion", "cost USD"], tokens)
+        + image(f, out, "tokens.png")
+        + "<h3>Tokens and cost per stage</h3>"
         + (
             f'<p class="note">{esc(note)}</p>'
             if note
@@ -128,8 +130,8 @@ def _generation(f: dict[str, Any], out: Path) -> str:
                 ["stage", "role/model", "requests", "cache hits", "prompt", "completion", "USD"],
                 by_stage,
             )
+            + image(f, out, "tokens_by_stage.png")
         )
-        + image(f, out, "tokens.png")
     )
 
 
@@ -173,7 +175,7 @@ def _diversity(f: dict[str, Any], out: Path) -> str:
     )
 
 
-FUNNEL_LABELS = {
+FUNNEL_LABELS = {  # in the order the page lists them
     "personas": "personas examined",
     "sampled": "personas sampled (not all)",
     "facts": "facts in their ledgers",
@@ -181,6 +183,7 @@ FUNNEL_LABELS = {
     "in_accepted_documents": "planned facts in an accepted document",
     "verified_of_planned": "planned facts verified revealed",
     "verified": "facts verified revealed (revealed_fact_ids)",
+    "used_in_conversations": "facts used in a conversation (used_fact_ids)",
     "probed": "facts with a direct or temporal probe",
     "plan_reproduced": "plan recomputed matches the documents",
 }
@@ -189,7 +192,8 @@ FUNNEL_LABELS = {
 def _faithfulness(f: dict[str, Any], out: Path) -> str:
     fa = f["faithfulness"]
     funnel = fa.get("funnel") or {}
-    rows = [[FUNNEL_LABELS.get(k, k), v] for k, v in funnel.items() if k != "plan_note"]
+    keys = [k for k in FUNNEL_LABELS if k in funnel] + [k for k in funnel if k not in FUNNEL_LABELS]
+    rows = [[FUNNEL_LABELS.get(k, k), funnel[k]] for k in keys if k != "plan_note"]
     note = funnel.get("plan_note")
     return (
         table(["measure", "value"], rows)
