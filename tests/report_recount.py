@@ -2,7 +2,8 @@
 
 Nothing here imports the report's code: figures are recounted in plain Python from the
 release's rows, or from what the loopback test server answered, so a report bug cannot
-hide behind the same bug in its check.
+hide behind the same bug in its check. (MinHash uses datasketch with the project's 32-bit
+shingle hash, `minhash.shingle_hash32`, so that both draw the same permutations.)
 
 Decisions:
 - Tokens: the test server bills ceil(characters / 4) of the prompt messages and of the
@@ -23,11 +24,18 @@ import re
 import statistics
 from collections import Counter, defaultdict
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from datasketch import MinHash
 from llm_server import LlmServer, _prompt_text, _tokens, default_content
 from pipeline_runs import MODEL, REJECT_RATE
 from plausible import CATALOG, Plausible, schema_of
+
+from personafoundry.minhash import shingle_hash32
 
 WORD = re.compile(r"[a-z0-9]+")
 CONVERSATION_SCHEMAS = frozenset({"OneCallReply", "ConversationReview"})
@@ -140,3 +148,53 @@ def trait_skew(
                 if len(mine) >= min_personas and abs(d) >= trait_sd:
                     flags.add((name, group, t))
     return means, flags
+
+
+def distinct_share(words: list[list[str]], n: int) -> float:
+    """Distinct word n-grams / all word n-grams, over texts with at least n words."""
+    grams = [tuple(w[i : i + n]) for w in words if len(w) >= n for i in range(len(w) - n + 1)]
+    return len(set(grams)) / len(grams)
+
+
+def minhash(words: list[str]) -> Any:
+    """datasketch's MinHash of a text with the dedup defaults (3-word shingles, 128, seed 1)."""
+    m = MinHash(num_perm=128, seed=1, hashfunc=shingle_hash32)
+    m.update_batch([" ".join(words[i : i + 3]) for i in range(len(words) - 2)] or [" ".join(words)])
+    return m
+
+
+def assert_lengths(stats: dict[str, Any], values: list[int]) -> None:
+    """A length figure (n, mean, p10/p50/p90, max, histogram) describes exactly `values`."""
+    assert (stats["n"], stats["max"]) == (len(values), max(values))
+    assert stats["mean"] == pytest.approx(statistics.fmean(values), abs=0.0051)  # 2 decimals
+    for q in (10, 50, 90):
+        assert stats[f"p{q}"] == pytest.approx(percentile(values, q / 100), abs=1e-9)
+    edges = stats["histogram"]["edges"]
+    assert edges[0] == 0 and edges[-1] >= max(values)
+    assert stats["histogram"]["counts"] == histogram(values, edges)
+
+
+def planted_skew(release: Path, folder: Path) -> Path:
+    """The release's personas four times over in `folder`, with a planted skew by sex.
+
+    Female copies have only health facts and openness 0.9, Male copies keep their facts
+    and have openness 0.1. Every persona is twice Female and twice Male, so only the sex
+    groups differ from the whole (other groups sit exactly at the whole's means: no
+    borderline flags).
+    """
+    personas = pq.read_table(release / "data" / "personas.parquet")
+    planted = []
+    for copy in range(4):
+        female = copy % 2 == 0
+        for p in personas.to_pylist():
+            traits = {t: 0.5 for t in TRAITS} | (p["traits"] or {})
+            planted.append(p | {
+                "persona_id": f"{p['persona_id']}-{copy}", "sex": "Female" if female else "Male",
+                "traits": traits | {"openness": 0.9 if female else 0.1},
+                "facts": [f | {"category": "health"} if female else f for f in p["facts"]],
+            })  # fmt: skip
+    (folder / "data").mkdir(parents=True)
+    pq.write_table(
+        pa.Table.from_pylist(planted, personas.schema), folder / "data" / "personas.parquet"
+    )
+    return folder

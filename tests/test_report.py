@@ -36,18 +36,18 @@ from llm_server import LlmServer
 from pipeline_runs import MODEL, REJECT_RATE, clean_run, cli_env, small_config
 from plausible import Plausible
 from report_recount import (
-    TRAITS,
+    assert_lengths,
     cost,
+    distinct_share,
     fact_skew,
-    histogram,
-    percentile,
+    minhash,
+    planted_skew,
     server_usage,
     trait_skew,
     words_of,
 )
 
 from personafoundry.catalog import connect_release, verify_release
-from personafoundry.minhash import shingle_hash32
 from personafoundry.report import connect_folder, headline, highlights, load_figures
 from personafoundry.report_population import (
     SKEW_MIN_FACTS,
@@ -321,20 +321,6 @@ def _texts(con, table: str) -> list[str]:
     return [r[0] for r in rows(con, sql)]
 
 
-def _distinct(words: list[list[str]], n: int) -> float:
-    grams = [tuple(w[i : i + n]) for w in words if len(w) >= n for i in range(len(w) - n + 1)]
-    return len(set(grams)) / len(grams)
-
-
-def _minhash(words: list[str]) -> Any:
-    """datasketch's MinHash of a text with the dedup defaults (3-word shingles, 128, seed 1)."""
-    from datasketch import MinHash
-
-    m = MinHash(num_perm=128, seed=1, hashfunc=shingle_hash32)
-    m.update_batch([" ".join(words[i : i + 3]) for i in range(len(words) - 2)] or [" ".join(words)])
-    return m
-
-
 @pytest.mark.parametrize("table", ["personas", "conversations", "documents"])
 def test_diversity_matches_plain_python_and_datasketch(table: str, figures: dict, con) -> None:
     d = figures["diversity"]["tables"][table]
@@ -344,22 +330,12 @@ def test_diversity_matches_plain_python_and_datasketch(table: str, figures: dict
     assert d["rows"] == d["sampled_rows"] == len(texts)
     assert d["vocabulary"] == len({w for ws in words for w in ws})
     for n in (1, 2, 3):
-        assert d[f"distinct_{n}"] == pytest.approx(_distinct(words, n), abs=1e-6)
-    hashes = [_minhash(w) for w in words if w]  # a text without words has no signature
+        assert d[f"distinct_{n}"] == pytest.approx(distinct_share(words, n), abs=1e-6)
+    hashes = [minhash(w) for w in words if w]  # a text without words has no signature
     pairs = list(combinations(range(len(hashes)), 2))
     assert d["pairs"] == len(pairs) and not d["pairs_sampled"]
     mean = np.mean([hashes[i].jaccard(hashes[j]) for i, j in pairs])
     assert d["mean_pairwise_jaccard"] == pytest.approx(mean, abs=1e-6)
-
-
-def _assert_lengths(stats: dict[str, Any], values: list[int]) -> None:
-    assert (stats["n"], stats["max"]) == (len(values), max(values))
-    assert stats["mean"] == pytest.approx(statistics.fmean(values), abs=0.0051)  # 2 decimals
-    for q in (10, 50, 90):
-        assert stats[f"p{q}"] == pytest.approx(percentile(values, q / 100), abs=1e-9)
-    edges = stats["histogram"]["edges"]
-    assert edges[0] == 0 and edges[-1] >= max(values)
-    assert stats["histogram"]["counts"] == histogram(values, edges)
 
 
 @pytest.mark.parametrize("table", ["personas", "conversations", "documents"])
@@ -367,7 +343,7 @@ def test_lengths_per_table_and_document_type_match_plain_python(
     table: str, figures: dict, con
 ) -> None:
     d = figures["diversity"]["tables"][table]
-    _assert_lengths(d["words"], [len(words_of(t)) for t in _texts(con, table)])
+    assert_lengths(d["words"], [len(words_of(t)) for t in _texts(con, table)])
     if table == "documents":
         by_type: dict[str, list[int]] = {}
         for doc_type, text in rows(con, "SELECT doc_type, coalesce(title, '') || chr(10) || "
@@ -375,10 +351,10 @@ def test_lengths_per_table_and_document_type_match_plain_python(
             by_type.setdefault(doc_type, []).append(len(words_of(text)))
         assert set(d["words_by_doc_type"]) == set(by_type) and len(by_type) > 1
         for doc_type, values in by_type.items():
-            _assert_lengths(d["words_by_doc_type"][doc_type], values)
+            assert_lengths(d["words_by_doc_type"][doc_type], values)
     if table == "conversations":
         turns = [n for (n,) in rows(con, "SELECT len(turns) FROM conversations")]
-        _assert_lengths(figures["diversity"]["conversations"]["turns"], turns)
+        assert_lengths(figures["diversity"]["conversations"]["turns"], turns)
 
 
 def test_first_turn_share_matches_sql(figures: dict, con) -> None:
@@ -416,37 +392,13 @@ def test_funnel_counts_the_facts_conversations_use(release: Path, figures: dict,
     assert "used in conversations" in titles["report/faithfulness.png"]
 
 
-def _planted_skew(release: Path, folder: Path) -> Path:
-    """The release's personas four times over, Female copies all health facts and open.
-
-    Every persona is twice Female and twice Male, so only the sex groups differ from the
-    whole (other groups sit exactly at the whole's means: no borderline flags).
-    """
-    personas = pq.read_table(release / "data" / "personas.parquet")
-    planted = []
-    for copy in range(4):
-        female = copy % 2 == 0
-        for p in personas.to_pylist():
-            traits = {t: 0.5 for t in TRAITS} | (p["traits"] or {})
-            planted.append(p | {
-                "persona_id": f"{p['persona_id']}-{copy}", "sex": "Female" if female else "Male",
-                "traits": traits | {"openness": 0.9 if female else 0.1},
-                "facts": [f | {"category": "health"} if female else f for f in p["facts"]],
-            })  # fmt: skip
-    (folder / "data").mkdir(parents=True)
-    pq.write_table(
-        pa.Table.from_pylist(planted, personas.schema), folder / "data" / "personas.parquet"
-    )
-    return folder
-
-
 @pytest.mark.parametrize("source", ["release", "planted"])
 def test_skew_shares_means_and_flags_match_plain_python(
     source: str, release: Path, figures: dict, tmp_path: Path
 ) -> None:
     from personafoundry.report_population import skew_figures
 
-    folder = release if source == "release" else _planted_skew(release, tmp_path)
+    folder = release if source == "release" else planted_skew(release, tmp_path)
     skew = figures["skew"] if source == "release" else skew_figures(connect_folder(folder))
     personas = pq.read_table(folder / "data" / "personas.parquet").to_pylist()
     overall, shares, fact_flags = fact_skew(personas, SKEW_MIN_FACTS, SKEW_SHARE_POINTS)
@@ -509,7 +461,7 @@ def test_dedup_similarity_matches_datasketch_on_removed_and_kept_texts(
     words = {r["document_id"]: words_of(f"{r['title'] or ''}\n{r['body']}")
              for r in table.to_pylist()}  # fmt: skip
     pairs = {(d["item_id"], d["kept_id"]): d["cluster_id"] for d in result.duplicates.to_pylist()}
-    similarity = {p: _minhash(words[p[0]]).jaccard(_minhash(words[p[1]])) for p in pairs}
+    similarity = {p: minhash(words[p[0]]).jaccard(minhash(words[p[1]])) for p in pairs}
     assert len(pairs) >= 4 and len(set(similarity.values())) > 1
     assert figure["rows_removed"] == len(pairs)
     assert figure["clusters"] == len(set(pairs.values()))
