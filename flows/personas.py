@@ -50,6 +50,7 @@ def personas_flow(cfg: RunConfig) -> dict:
     if seeds_dropped is not None and seeds_dropped.num_rows:  # lenient: skipped, with reasons
         store.write_json("seeds_dropped.json", seeds_dropped.to_pylist())
     if not cfg.personas.enrich:
+        store.plan_stage("personas", 1)
         store.write_shard(
             "personas", 0, "no-enrich", {"table": items}, {"accepted": items.num_rows}
         )
@@ -63,7 +64,9 @@ def personas_flow(cfg: RunConfig) -> dict:
             llm_context(cfg, endpoints),
             items,
             "persona_id",
-            lambda shard: lambda llm: enrich_personas(shard, cfg.personas, llm, rng_seed=cfg.seed),
+            lambda shard, _: (
+                lambda llm: enrich_personas(shard, cfg.personas, llm, rng_seed=cfg.seed)
+            ),
             cfg.personas,
         )
     stats = {**out.stats, **seed_stats}

@@ -16,6 +16,7 @@ from flows.probes import probes_flow
 from flows.release import prewarm_release_imports, release_flow
 from flows.scale import open_cluster
 from flows.shards import llm_context
+from flows.validate import validate_flow
 from personafoundry import settings
 from personafoundry.cache import ResponseCache
 from personafoundry.checkpoint import RunStore
@@ -48,7 +49,7 @@ def conversations_alongside(cfg: RunConfig) -> dict:
 
 @flow(name="personafoundry-pipeline")
 def pipeline_flow(cfg: RunConfig) -> dict:
-    """Personas -> dedup -> (conversations | documents) -> dedup -> probes -> release."""
+    """Personas -> dedup -> (conversations | documents) -> dedup -> probes -> validate -> release."""
     settings.configure()
     # Stage subflows send no heartbeats of their own: this flow's heartbeat already shows the
     # process is alive, and a subflow's heartbeat thread holds its end for up to 1 s.
@@ -90,6 +91,7 @@ def _run_stages(cfg: RunConfig) -> dict:
     }
     run_info = {"models": ctx.models(), "tokens": ledger, "stage_usage": stage_usage}
     store.write_json("run_info.json", run_info)  # `release cut --from RUN` merges it
+    stats["validate"] = validate_flow(cfg)  # a failure stops here, with its artifact
     release_path = release_flow(cfg, run_info)
     usage = {f"{row['role']}/{row['model']}": row for row in ledger}  # paid, over all resumes
     return {

@@ -1,4 +1,4 @@
-"""Validate and release stages: Great Expectations + cross-table checks, then a release."""
+"""Release stage: the run's final tables, validated again by `cut_release`, published."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from personafoundry.config import RunConfig
 from personafoundry.dedup_index import INDEX_FILE
 from personafoundry.release import cut_release
 from personafoundry.schema import empty_table
-from personafoundry.validate import validate_tables
 from schemas import TABLES
 
 STAGE_TABLES = {
@@ -63,16 +62,6 @@ def index_files(store: RunStore) -> dict[str, bytes]:
     """The run's dedup index, shipped with the release so the next version dedups against it."""
     path = store.root / INDEX_FILE
     return {INDEX_FILE: path.read_bytes()} if path.exists() else {}
-
-
-@flow(name="personafoundry-validate")
-def validate_flow(cfg: RunConfig) -> dict:
-    """Validate the run's tables without releasing; the report goes to the run folder."""
-    store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
-    report = validate_tables(run_tables(store), cfg.validate_)
-    store.write_json("validation.json", report.stats)
-    create_markdown_artifact(key="validate-summary", markdown=f"# validate\n\n{report.stats}\n")
-    return report.stats
 
 
 @flow(name="personafoundry-release")

@@ -4,23 +4,27 @@ A shard is one Prefect task whose LLM calls run concurrently inside it. The miss
 of a stage are submitted together to the task runner of `orchestration.task_runner`
 (`flows/scale.py`), which keeps `parallel_shards` of them in flight; their calls share
 each endpoint's `max_concurrency`, so the limit holds for the stage, not per shard.
-Results are gathered in shard order, and a stage's tables are read back from the
-checkpoints in shard order, so they are the same whatever runner and timing. A shard
-whose checkpoint exists (same input fingerprint) is skipped, so a rerun or `--resume`
-only does what is missing; within a shard, the response cache makes re-done calls free.
+A progress line is logged as each shard finishes (`personafoundry.progress`), but a
+stage's tables are read back from the checkpoints in shard order, so they are the same
+whatever runner and timing. A shard whose checkpoint exists (same input fingerprint) is
+skipped, so a rerun or `--resume` only does what is missing; within a shard, the response
+cache makes re-done calls free. A stage may run its shards in generations (`Generations`:
+conversations hand the best accepted ones of earlier shards on as few-shot exemplars);
+each generation waits for the one before.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NONE
+from prefect.futures import as_completed
 
 from flows.scale import shard_runner
 from personafoundry.cache import ResponseCache
@@ -29,6 +33,7 @@ from personafoundry.config import RunConfig
 from personafoundry.errors import BudgetExceeded, EndpointError
 from personafoundry.ids import stable_hash
 from personafoundry.llm import LlmClient
+from personafoundry.progress import StageProgress
 from personafoundry.runner import LlmContext, run_llm
 from personafoundry.usage import merge_usage
 
@@ -80,17 +85,32 @@ def llm_shard(
     store: RunStore,
     ctx: LlmContext,
     work: Callable[[LlmClient], Awaitable[Any]],
+    extra_parts: Callable[[Any], dict[str, pa.Table]] | None = None,
 ) -> dict[str, Any]:
     """Run one shard through the gateway and commit its checkpoint."""
     result, usage = run_llm(ctx, work)
     stats = {**result.stats, "usage": usage}
     parts = {"table": result.table, "reviews": result.reviews, "dropped": result.dropped}
+    parts |= extra_parts(result) if extra_parts else {}
     store.write_shard(stage, shard, fingerprint, parts, stats)
     return stats
 
 
 def split(table: pa.Table, size: int) -> list[pa.Table]:
     return [table.slice(start, size) for start in range(0, table.num_rows, size)]
+
+
+@dataclass(frozen=True)
+class Generations:
+    """Shards run in generations; each generation is given what the earlier ones produced.
+
+    `plan`: shard count -> shard numbers per generation. `given`: the shard numbers of the
+    earlier generations -> what the next generation's shards get (JSON-like; part of their
+    fingerprints, so they are redone when it changes).
+    """
+
+    plan: Callable[[int], list[range]]
+    given: Callable[[range], Any]
 
 
 def run_llm_stage(
@@ -100,60 +120,85 @@ def run_llm_stage(
     ctx: LlmContext,
     items: pa.Table,
     id_column: str,
-    make_work: Callable[[pa.Table], Callable[[LlmClient], Awaitable[Any]]],
+    make_work: Callable[[pa.Table, Any], Callable[[LlmClient], Awaitable[Any]]],
     section: Any,
     width: int | None = None,
+    extra_parts: Callable[[Any], dict[str, pa.Table]] | None = None,
+    generations: Generations | None = None,
 ) -> StageOutput:
     """Shard `items`, run missing shards on the task runner, return the combined checkpoints.
 
+    `make_work(shard, given)`: the shard's work; `given` is None without `generations`.
     `width`: items a shard works on at once when the stage goes in waves (default: all).
+    `extra_parts(result)`: more tables of the stage's result to checkpoint per shard.
     """
     shards = split(items, cfg.shard_size)
+    store.plan_stage(stage, len(shards))  # stale higher shards of an earlier attempt: ignored
     section_hash = stable_hash(section.model_dump(mode="json"))
-    todo = []
-    for number, shard in enumerate(shards):
-        fingerprint = stable_hash([stage, section_hash, shard.column(id_column).to_pylist()])
-        if store.has_shard(stage, number, fingerprint):
-            log.info("%s: shard %d/%d already done, skipped", stage, number + 1, len(shards))
-        else:
-            todo.append((number, shard, fingerprint))
-    if todo:
-        ResponseCache(ctx.cache_path).close()  # create it (WAL) before workers race to
-        busiest = max(ep.settings.max_concurrency for ep in ctx.endpoints.values())
-        width = min(cfg.shard_size, width or cfg.shard_size)
-        started = time.monotonic()
-        with shard_runner(cfg, busiest, len(todo), width) as (runner, processes):
-            shard_ctx = ctx.split_limits(processes)
+    progress = StageProgress(stage, items.num_rows, len(shards))
+    plan = generations.plan(len(shards)) if generations else [range(len(shards))]
+    with ExitStack() as stack:
+        opened = None  # the task runner, opened for the first shard to run
+        for generation in plan:
+            given = generations.given(range(generation.start)) if generations else None
+            todo = []
+            for number in generation:
+                ids = shards[number].column(id_column).to_pylist()
+                key = [stage, section_hash, ids] + ([given] if generations else [])
+                fingerprint = stable_hash(key)
+                if store.has_shard(stage, number, fingerprint):
+                    progress.skip(shards[number].num_rows)
+                    log.info("%s: shard %d/%d already done, skipped", stage, number + 1,
+                             len(shards))  # fmt: skip
+                else:
+                    todo.append((number, shards[number], fingerprint))
+            if not todo:
+                continue
+            if opened is None:
+                opened = stack.enter_context(_runner(cfg, ctx, len(shards), width))
+            runner, shard_ctx = opened
+            progress.start()
             futures = [
                 runner.submit(llm_shard, {"stage": stage, "shard": number,
                                           "fingerprint": fingerprint, "store": store,
-                                          "ctx": shard_ctx, "work": make_work(shard)})
+                                          "ctx": shard_ctx, "work": make_work(shard, given),
+                                          "extra_parts": extra_parts})
                 for number, shard, fingerprint in todo
             ]  # fmt: skip
-            gather(stage, len(shards), todo, futures, started)
+            gather(progress, todo, futures)
     return collect(store, stage)
 
 
-def gather(stage: str, total: int, todo: list, futures: list, started: float) -> None:
-    """Wait for every shard in shard order, logging progress; then raise the first failure.
+@contextmanager
+def _runner(cfg: RunConfig, ctx: LlmContext, shards: int, width: int | None) -> Iterator[tuple]:
+    """The stage's task runner and the LLM context its shards share the endpoint caps in."""
+    ResponseCache(ctx.cache_path).close()  # create it (WAL) before workers race to
+    busiest = max(ep.settings.max_concurrency for ep in ctx.endpoints.values())
+    width = min(cfg.shard_size, width or cfg.shard_size)
+    with shard_runner(cfg, busiest, shards, width) as (runner, processes):
+        yield runner, ctx.split_limits(processes)
+
+
+def gather(progress: StageProgress, todo: list, futures: list) -> None:
+    """Wait for every shard, logging progress as each finishes; then raise a failure.
 
     Waiting for all before raising lets in-flight shards commit their checkpoints, so a
     run stopped by the budget or a dead endpoint resumes with as little to redo as possible.
+    The failure raised is the lowest-numbered shard's, whatever the order they failed in.
     """
-    done_items, failure = 0, None
-    remaining = sum(shard.num_rows for _, shard, _ in todo)
-    for (number, shard, _), future in zip(todo, futures, strict=True):
+    shard_of = {future: (number, shard.num_rows) for (number, shard, _), future
+                in zip(todo, futures, strict=True)}  # fmt: skip
+    failures: dict[int, BaseException] = {}
+    for future in as_completed(futures):
+        number, items = shard_of[future]
         try:
             stats = future.result()
         except Exception as err:  # noqa: BLE001 - re-raised below, after the others finish
-            failure = failure or err
+            failures[number] = err
             continue
-        done_items += shard.num_rows
-        remaining -= shard.num_rows
-        log.info("%s: shard %d/%d %s%s", stage, number + 1, total, _brief(stats),
-                 _eta(started, done_items, remaining))  # fmt: skip
-    if failure is not None:
-        raise failure
+        log.info("%s", progress.finish(number, items, stats))
+    if failures:
+        raise failures[min(failures)]
 
 
 def collect(store: RunStore, stage: str) -> StageOutput:
@@ -167,25 +212,26 @@ def collect(store: RunStore, stage: str) -> StageOutput:
 
 
 def sum_stats(shard_stats: list[dict[str, Any]]) -> dict[str, Any]:
-    """Add numeric counters of all shards; merge their usage books."""
+    """Add numeric counters of all shards; merge their usage books.
+
+    Ratios do not add up: `*_per_accepted` becomes the mean weighted by each shard's
+    `accepted` (exact), `acceptance_rate` becomes `accepted / requested` over the stage.
+    """
     total: dict[str, Any] = {}
+    weighted: dict[str, float] = {}
     for stats in shard_stats:
         for key, value in stats.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            if key.endswith("_per_accepted"):
+                weighted[key] = weighted.get(key, 0.0) + value * stats.get("accepted", 0)
+            elif key != "acceptance_rate":
                 total[key] = total.get(key, 0) + value
+    accepted = total.get("accepted", 0)
+    total |= {key: value / accepted if accepted else 0.0 for key, value in weighted.items()}
+    if any("acceptance_rate" in s for s in shard_stats):
+        requested = total.get("requested", 0)
+        total["acceptance_rate"] = accepted / requested if requested else 0.0
     total["usage"] = merge_usage([s.get("usage", {}) for s in shard_stats])
     total["shards"] = len(shard_stats)
     return total
-
-
-def _brief(stats: dict[str, Any]) -> str:
-    keys = ("accepted", "rejected", "failed", "calls", "cached")
-    return " ".join(f"{k}={stats[k]}" for k in keys if k in stats)
-
-
-def _eta(started: float, done: int, remaining: int) -> str:
-    elapsed = time.monotonic() - started
-    if not done or not remaining:
-        return f" ({done} items in {elapsed:.0f}s)"
-    rate = done / elapsed
-    return f" ({rate * 60:.1f} items/min, ETA {remaining / rate:.0f}s for {remaining} items)"

@@ -5,6 +5,14 @@ Each shard of a stage is written as one Parquet file per part (`table`, `reviews
 name and is renamed into place, so a crash leaves either a complete shard or none. The
 marker records a fingerprint of the shard's inputs: a shard whose inputs changed is
 recomputed instead of being silently reused.
+
+A sharded stage records its shard count in `<stage>/stage.json` (`plan_stage`) before it
+runs, and readers take only shards below it: a resumed run with fewer shards than an
+earlier attempt (a smaller `census_count`, a larger `shard_size`) must not concatenate the
+earlier attempt's higher-numbered shards into its tables. Those files stay on disk
+(harmless, and a later attempt with more shards recomputes them by fingerprint). A stage
+without `stage.json` (single-shard stages, runs written before it existed) reads every
+committed shard.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 PARTS = ("table", "reviews", "dropped")
+STAGE_FILE = "stage.json"
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -87,14 +97,38 @@ class RunStore:
                   "written_by": f"{socket.gethostname()}:{os.getpid()}"}  # fmt: skip
         _atomic_write_bytes(self._marker(stage, shard), json.dumps(marker, indent=1).encode())
 
-    def shard_stats(self, stage: str) -> list[dict[str, Any]]:
-        markers = sorted(self.stage_dir(stage).glob("shard-*.json"))
-        return [json.loads(m.read_text())["stats"] for m in markers]
+    def plan_stage(self, stage: str, shards: int) -> None:
+        """Record that `stage` has `shards` shards now: readers ignore any numbered higher."""
+        data = json.dumps({"shards": shards}).encode()
+        _atomic_write_bytes(self.stage_dir(stage) / STAGE_FILE, data)
 
-    def read_part(self, stage: str, part: str = "table") -> pa.Table | None:
-        """Concatenate a part over the stage's committed shards, in shard order."""
-        tables = []
+    def markers(self, stage: str, shards: Iterable[int] | None = None) -> list[Path]:
+        """The stage's committed shard markers in shard order, within its planned count.
+
+        `shards`: only these shard numbers (e.g. the ones before a batch).
+        """
+        plan = self.stage_dir(stage) / STAGE_FILE
+        count = json.loads(plan.read_text())["shards"] if plan.exists() else None
+        wanted = None if shards is None else set(shards)
+        found = []
         for marker in sorted(self.stage_dir(stage).glob("shard-*.json")):
+            number = int(marker.stem.removeprefix("shard-"))
+            if (count is None or number < count) and (wanted is None or number in wanted):
+                found.append(marker)
+        return found
+
+    def shard_stats(self, stage: str, shards: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        return [json.loads(m.read_text())["stats"] for m in self.markers(stage, shards)]
+
+    def read_part(
+        self, stage: str, part: str = "table", shards: Iterable[int] | None = None
+    ) -> pa.Table | None:
+        """Concatenate a part over the stage's committed shards, in shard order.
+
+        `shards`: only these shard numbers (default: every shard of the current plan).
+        """
+        tables = []
+        for marker in self.markers(stage, shards):
             if part not in json.loads(marker.read_text())["parts"]:
                 continue
             tables.append(pq.read_table(marker.with_suffix(f".{part}.parquet")))

@@ -10,22 +10,30 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from pipeline_runs import CleanRun, clean_run, cli_env
 from plausible import Plausible
 
+from flows.conversations import conversation_pairs
 from flows.nightly import dated_config
-from flows.personas import personas_flow
+from flows.personas import personas_flow, skeletons
+from flows.shards import sum_stats
+from flows.validate import validate_flow
 from personafoundry.checkpoint import RunStore
 from personafoundry.config import RunConfig, build_config
+from personafoundry.errors import ValidationFailed
 from personafoundry.paths import PROJECT_ROOT
+from personafoundry.summary import pairing_counts
 
 STAGE_ARTIFACTS = ("personas-summary", "conversations-summary", "documents-summary",
-                   "dedup-summary", "release-summary")  # fmt: skip
+                   "dedup-summary", "validate-summary", "release-summary")  # fmt: skip
 PREFECT = [sys.executable, "-m", "prefect"]
 
 
@@ -34,23 +42,42 @@ def clean(prefect_harness, tmp_path_factory) -> CleanRun:
     return clean_run(tmp_path_factory.mktemp("clean"))
 
 
-def test_rerun_skips_committed_shards_and_each_shard_logs_progress(
+PROGRESS = re.compile(
+    r"^personas: shard (?P<shard>[1-3])/3 accepted=2 .*\| (?P<done>\d+)/6 items \(\d+%\), "
+    r"[\d.]+ items/s, (ETA \d+s|done in \d+s)$"
+)
+
+
+def progress_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "personafoundry.flows"]
+
+
+def test_rerun_skips_committed_shards_and_progress_counts_items_as_shards_finish(
     prefect_harness, llm_server, make_llm_config, caplog
 ):
     llm_server.responder = Plausible()
-    cfg = make_llm_config({"seed": 5, "shard_size": 2, "personas": {"census_count": 4}})
+    cfg = make_llm_config({"seed": 5, "shard_size": 2, "personas": {"census_count": 6}})
     with caplog.at_level(logging.INFO, logger="personafoundry"):
         first = personas_flow(cfg)
-    progress = [r.getMessage() for r in caplog.records if r.name == "personafoundry.flows"]
-    assert progress[0].startswith("personas: shard 1/2 accepted=2") and "ETA" in progress[0]
-    assert progress[1].startswith("personas: shard 2/2 accepted=2"), progress
+    lines = [PROGRESS.match(line) for line in progress_lines(caplog)]
+    assert all(lines) and len(lines) == 3, progress_lines(caplog)
+    assert sorted(m["shard"] for m in lines) == ["1", "2", "3"]  # in the order they finished
+    assert [m["done"] for m in lines] == ["2", "4", "6"] and "done in" in lines[-1].string
     paid = len(llm_server.requests)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="personafoundry"):
         again = personas_flow(cfg)
-    skipped = [r.getMessage() for r in caplog.records if "already done, skipped" in r.getMessage()]
-    assert len(skipped) == 2 and len(llm_server.requests) == paid
-    assert again["accepted"] == first["accepted"] == 4
+    skipped = [m for m in progress_lines(caplog) if "already done, skipped" in m]
+    assert len(skipped) == 3 and len(llm_server.requests) == paid
+    assert again["accepted"] == first["accepted"] == 6
+    # a resume that finds shard 2 missing: the skipped shards' items count as done
+    store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
+    (store.root / "personas" / "shard-0001.json").unlink()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="personafoundry"):
+        personas_flow(cfg)
+    resumed = [m for m in map(PROGRESS.match, progress_lines(caplog)) if m]
+    assert [(m["shard"], m["done"]) for m in resumed] == [("2", "6")], progress_lines(caplog)
 
 
 def test_changed_stage_settings_redo_shards_from_the_cache(
@@ -67,6 +94,31 @@ def test_changed_stage_settings_redo_shards_from_the_cache(
     assert len(llm_server.requests) == paid  # same prompts: every reply from the cache
 
 
+def test_pairs_checkpoint_keeps_the_personas_left_without_partners(tmp_path) -> None:
+    data = {"seed": 3, "output_dir": str(tmp_path), "personas": {"census_count": 3}}
+    cfg = build_config({**data, "converse": {"per_persona": 3}})  # 3 personas: 2 partners each
+    store = RunStore.open(tmp_path, "pairs")
+    conversation_pairs(cfg, store, skeletons(cfg)[0])
+    dropped = store.read_part("pairs", "dropped")
+    assert dropped["reason"].to_pylist() == ["no_partner"] * 3
+    assert pairing_counts(store.shard_stats("pairs")[0], dropped) == {
+        "pairing.personas": 3, "pairing.pairs": 3, "pairing.short_personas": 3,
+        "pairing.missing_conversations": 3,
+    }  # fmt: skip
+
+
+def test_stage_stats_add_counters_and_recompute_ratios_over_shards() -> None:
+    shards = [
+        {"requested": 4, "accepted": 3, "acceptance_rate": 0.75, "rounds_per_accepted": 1.0,
+         "usage": {}},
+        {"requested": 4, "accepted": 1, "acceptance_rate": 0.25, "rounds_per_accepted": 3.0,
+         "usage": {}},
+    ]  # fmt: skip
+    total = sum_stats(shards)
+    assert (total["requested"], total["accepted"], total["shards"]) == (8, 4, 2)
+    assert total["acceptance_rate"] == 0.5 and total["rounds_per_accepted"] == 1.5
+
+
 def read_artifacts(keys: tuple[str, ...]) -> dict[str, str]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
@@ -76,7 +128,7 @@ def read_artifacts(keys: tuple[str, ...]) -> dict[str, str]:
             found = await client.read_artifacts(
                 artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=list(keys)))
             )
-        return {a.key: str(a.data) for a in found}
+        return {a.key: str(a.data) for a in sorted(found, key=lambda a: a.created)}  # latest
 
     return asyncio.run(go())
 
@@ -87,10 +139,34 @@ def test_every_stage_publishes_a_markdown_summary(clean: CleanRun) -> None:
     personas = artifacts["personas-summary"]
     assert "| accepted |" in personas and "## Critic experts" in personas
     assert "## LLM usage" in personas and "Max TVD" in personas  # tokens and calibration
-    assert "| coverage |" in artifacts["documents-summary"]
+    documents = artifacts["documents-summary"]
+    assert "| coverage |" in documents and "| verified |" in documents  # fact coverage
+    assert "## Acceptance by document type" in documents
+    assert "| pairing.short_personas |" in artifacts["conversations-summary"]
+    validate = artifacts["validate-summary"]  # per table passed/failed, not a dict dump
+    assert validate.startswith("# validate: passed") and "{" not in validate
+    assert "| personas | 6 | " in validate and "expectation " in validate
     assert (
         "release" in artifacts["release-summary"] and "/releases/" in artifacts["release-summary"]
     )
+
+
+def test_failed_validation_stops_the_run_with_a_readable_summary(clean: CleanRun, tmp_path):
+    run_id = clean.summary["run_id"]
+    shutil.copytree(Path(clean.cfg.output_dir) / "runs" / run_id, tmp_path / "runs" / run_id)
+    store = RunStore(tmp_path / "runs" / run_id)
+    personas = store.read_part("personas_dedup")
+    ages = [500, *personas["age"].to_pylist()[1:]]
+    where = personas.schema.get_field_index("age")
+    bad = personas.set_column(where, "age", pa.array(ages, personas["age"].type))
+    store.write_shard("personas_dedup", 0, "tampered", {"table": bad}, {})
+    data = {**clean.cfg.model_dump(mode="json", by_alias=True), "run_id": run_id}
+    cfg = build_config({**data, "output_dir": str(tmp_path)}, "tampered")
+    with pytest.raises(ValidationFailed, match="table personas"):
+        validate_flow(cfg)
+    assert store.read_json("validation.json")["passed"] is False
+    summary = read_artifacts(("validate-summary",))["validate-summary"]
+    assert summary.startswith("# validate: FAILED") and "(age) failed on 1 of 6 rows" in summary
 
 
 def test_nightly_run_is_dated_seed_run_id_and_version() -> None:

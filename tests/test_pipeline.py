@@ -7,13 +7,17 @@ purpose, so the reviews hold rejected rounds too.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from pipeline_runs import ID_COLUMNS, MODEL, CleanRun, clean_run
+from plausible import schema_of
 
 from flows.pipeline import pipeline_flow
+from personafoundry.checkpoint import RunStore
 from personafoundry.config import build_config
+from personafoundry.exemplar_pool import shard_generations
 from personafoundry.release import query_release
 
 TABLES_WITH_ROWS = ("personas", "conversations", "documents", "probes", "reviews")
@@ -81,3 +85,51 @@ def test_rerun_of_the_same_config_pays_for_nothing(clean: CleanRun) -> None:
     first = Path(clean.summary["release_path"])
     assert (first / "dedup_index.parquet").exists() and (rerun / "dedup_index.parquet").exists()
     assert count(rerun, "SELECT count(*) FROM personas") == len(clean.rows["personas"])
+
+
+def run_store(clean: CleanRun) -> RunStore:
+    return RunStore(Path(clean.cfg.output_dir) / "runs" / clean.summary["run_id"])
+
+
+def test_later_conversation_shards_are_shown_accepted_conversations_of_earlier_ones(clean):
+    store = run_store(clean)
+    generations = shard_generations(clean.summary["stats"]["conversations"]["shards"])
+    assert len(generations) >= 2
+    first = store.read_part("conversations", shards=generations[0])
+    texts = {t["text"] for row in first.to_pylist() for t in row["turns"]}
+    saved = store.read_part("conversations", "exemplars", shards=generations[0])
+    assert saved.num_rows > 0 and set(saved["exemplar_id"].to_pylist()) <= set(
+        first["conversation_id"].to_pylist()
+    )
+    size = clean.cfg.shard_size
+    later = store.read_part("pairs").slice(generations[1].start * size)
+    scenarios = set(later["scenario"].to_pylist())
+    shown = [
+        r for r in clean.server.requests
+        if schema_of(r)[0] == "OneCallReply"
+        and any(s in r["messages"][-1]["content"] for s in scenarios)  # a later pair's draft
+        and any(json.dumps(t, ensure_ascii=False)[1:-1] in m["content"]
+                for m in r["messages"][1:-1] for t in texts)  # an earlier accepted turn
+    ]  # fmt: skip
+    assert shown, "no later draft request showed an accepted conversation of an earlier shard"
+
+
+def test_run_folder_keeps_what_stages_drop_and_the_coverage_report(clean: CleanRun) -> None:
+    store = run_store(clean)
+    pairs = store.read_json("stats.json")["conversations"]
+    assert pairs["pairing.pairs"] == store.read_part("pairs").num_rows
+    short = store.read_part("pairs", "dropped")
+    assert short is not None and pairs["pairing.short_personas"] == short.num_rows
+    assert set(short.column_names) >= {"persona_id", "reason", "missing"}
+    coverage = store.read_json("coverage.json")
+    facts = coverage["facts"]
+    assert facts["facts_total"] >= facts["planned"] >= facts["revealed"] >= facts["verified"] > 0
+    documents = clean.summary["stats"]["documents"]
+    by_type = coverage["by_type"]
+    assert sum(r["planned"] for r in by_type) == documents["planned"]
+    assert sum(r["accepted"] for r in by_type) == documents["accepted"]
+    per_fact = store.read_part("coverage")
+    assert per_fact.num_rows == facts["planned"]  # one row per planned fact, shards combined
+    probes = store.read_part("probes", "dropped")
+    assert probes is not None and probes.num_rows == clean.summary["stats"]["probes"]["dropped"]
+    assert probes.num_rows == 0 or all(probes["reason"].to_pylist())

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from llm_server import LlmServer
 from pipeline_runs import (
@@ -33,6 +34,7 @@ from pipeline_runs import (
 )  # fmt: skip
 from plausible import Plausible, schema_of
 
+from flows.personas import personas_flow
 from personafoundry.checkpoint import RunStore
 from personafoundry.config import build_config
 from personafoundry.paths import PROJECT_ROOT
@@ -147,3 +149,35 @@ def test_budget_cap_stops_cleanly_and_a_higher_cap_finishes_the_run(clean, tmp_p
         assert_same_release(release_rows(release), clean)
     finally:
         server.stop()
+
+
+def rows(ids: list[str]) -> pa.Table:
+    return pa.table({"item_id": ids})
+
+
+def test_stage_reads_only_the_shards_of_its_current_plan(tmp_path) -> None:
+    store = RunStore.open(tmp_path, "run-1")
+    for number, ids in enumerate([["a", "b"], ["c", "d"], ["e"]]):
+        store.write_shard("stage", number, f"fp{number}", {"table": rows(ids)}, {"accepted": 1})
+    assert store.read_part("stage").num_rows == 5  # no plan recorded: every committed shard
+    store.plan_stage("stage", 2)  # a resumed attempt with fewer shards
+    assert store.read_part("stage")["item_id"].to_pylist() == ["a", "b", "c", "d"]
+    assert len(store.shard_stats("stage")) == 2
+    assert store.read_part("stage", shards=range(1))["item_id"].to_pylist() == ["a", "b"]
+    assert store.read_part("stage", shards=range(0)) is None
+    store.plan_stage("stage", 3)  # the stale shard was kept, not deleted
+    assert store.read_part("stage").num_rows == 5
+
+
+def test_resume_with_fewer_shards_ignores_the_earlier_attempts_higher_shards(
+    prefect_harness, llm_server, make_llm_config
+):
+    llm_server.responder = Plausible()
+    base = {"seed": 5, "shard_size": 2, "run_id": "shrunk"}
+    personas_flow(make_llm_config({**base, "personas": {"census_count": 6}}))
+    smaller = make_llm_config({**base, "personas": {"census_count": 2}})
+    stats = personas_flow(smaller)
+    store = RunStore.open(smaller.output_dir, "shrunk")
+    assert len(list((store.root / "personas").glob("shard-*.json"))) == 3  # stale ones stay
+    assert store.read_part("personas").num_rows == 2 == stats["accepted"]
+    assert stats["shards"] == 1
