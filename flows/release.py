@@ -12,6 +12,7 @@ from personafoundry.config import RunConfig
 from personafoundry.dedup_index import INDEX_FILE
 from personafoundry.release import cut_release
 from personafoundry.schema import empty_table
+from personafoundry.summary import stage_markdown
 from schemas import TABLES
 
 STAGE_TABLES = {
@@ -81,6 +82,7 @@ def release_flow(cfg: RunConfig, run_info: dict | None = None) -> str:
     )
     create_markdown_artifact(
         key="release-summary",
-        markdown=f"# release\n\n`{result.path}`\n\n{result.stats}\n",
+        markdown=stage_markdown("release", result.stats, None)
+        + f"\nPublished at `{result.path}`.\n",
     )
     return str(result.path)
