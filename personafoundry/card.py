@@ -166,6 +166,7 @@ def _report_section(manifest: dict[str, Any]) -> str:
         ),
         "",
     ]
+    lines += [f"- {h}" for h in report.get("highlights", [])] + [""]
     lines += [f"![{p['title']}]({p['file']})\n" for p in report.get("plots", [])]
     return "\n".join(lines).rstrip()
 

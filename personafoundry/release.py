@@ -308,7 +308,10 @@ def _write_release(
         "validation": {"passed": report.passed, **report.stats},
         "census": census,
         "metrics": release_metrics(report.tables, report.census),
-        "report": {k: dataset_report[k] for k in ("html", "json", "plots")},
+        "report": {
+            **{k: dataset_report[k] for k in ("html", "json", "plots")},
+            "highlights": dataset_report.get("highlights", []),
+        },
     }
     _write_text(tmp / "README.md", render_card(manifest))
     files = sorted(p for p in tmp.rglob("*") if p.is_file())
