@@ -16,6 +16,7 @@ from personafoundry.config import RunConfig
 from personafoundry.endpoints import open_endpoints
 from personafoundry.enrich import enrich_personas
 from personafoundry.seeds import load_seed_personas
+from personafoundry.unique_names import unique_skeleton_names
 from personafoundry.summary import stage_markdown
 
 
@@ -30,7 +31,9 @@ def skeletons(cfg: RunConfig) -> tuple[pa.Table, pa.Table | None, dict]:
         )  # fmt: skip
         tables.append(seeds.table)
         dropped, stats = seeds.dropped, {**stats, **seeds.stats}
-    return pa.concat_tables(tables, promote_options="permissive"), dropped, stats
+    table = pa.concat_tables(tables, promote_options="permissive")
+    # names unique over census + seed rows before sharding: shards enrich concurrently
+    return unique_skeleton_names(table, rng_seed=cfg.seed), dropped, stats
 
 
 def write_calibration(store: RunStore, personas: pa.Table, cfg: RunConfig) -> str:

@@ -20,7 +20,8 @@ def probes_flow(cfg: RunConfig) -> dict:
     documents = store.read_latest("documents_dedup", "documents")
     if personas is None or documents is None:
         return {"probes": 0}
-    result = build_probes(personas, documents, cfg.documents, rng_seed=cfg.seed)
+    plan = store.read_latest("plan")  # which facts a document only implies
+    result = build_probes(personas, documents, cfg.documents, rng_seed=cfg.seed, plan=plan)
     parts = {"table": result.table, "dropped": result.dropped}
     store.write_shard("probes", 0, "probes", parts, result.stats)
     return result.stats
