@@ -16,8 +16,8 @@ from personafoundry.config import RunConfig
 from personafoundry.endpoints import open_endpoints
 from personafoundry.enrich import enrich_personas
 from personafoundry.seeds import load_seed_personas
-from personafoundry.unique_names import unique_skeleton_names
 from personafoundry.summary import stage_markdown
+from personafoundry.unique_names import unique_skeleton_names
 
 
 def skeletons(cfg: RunConfig) -> tuple[pa.Table, pa.Table | None, dict]:

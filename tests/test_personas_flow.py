@@ -44,7 +44,9 @@ def test_every_skeleton_has_a_name_unique_over_census_and_seed_rows(tmp_path):
             "personas": {"census_count": 40}}  # fmt: skip
     census_names = skeletons(build_config(base))[0]["name"].to_pylist()
     seeds = tmp_path / "people.jsonl"
-    rows = [f'{{"name": "{n}", "text": "I keep {i} bees."}}' for i, n in enumerate(census_names[:5])]
+    rows = [
+        f'{{"name": "{n}", "text": "I keep {i} bees."}}' for i, n in enumerate(census_names[:5])
+    ]
     seeds.write_text("\n".join(rows) + "\n")
     base["personas"] = {**base["personas"], "seed_files": [str(seeds)],
                         "seed_columns": {"name": "name"}}  # fmt: skip
