@@ -19,6 +19,10 @@ from personafoundry.seeds import load_seed_personas
 from personafoundry.summary import stage_markdown
 from personafoundry.unique_names import unique_skeleton_names
 
+SAMPLED = "sampled skeletons (what census sampling produced, before enrichment)"
+ACCEPTED = {True: "accepted personas (after enrichment and critics)",
+            False: "personas (enrichment off: the sampled skeletons as they are)"}  # fmt: skip
+
 
 def skeletons(cfg: RunConfig) -> tuple[pa.Table, pa.Table | None, dict]:
     """Census skeletons + completed seed personas, the seed rows skipped (lenient) and counts."""
@@ -36,11 +40,25 @@ def skeletons(cfg: RunConfig) -> tuple[pa.Table, pa.Table | None, dict]:
     return unique_skeleton_names(table, rng_seed=cfg.seed), dropped, stats
 
 
-def write_calibration(store: RunStore, personas: pa.Table, cfg: RunConfig) -> str:
-    """The calibration report of the accepted personas, saved in the run folder (JSON + MD)."""
-    report = calibration_report(personas, cfg=cfg.personas)
-    store.write_json("calibration.json", report.to_json())
-    markdown = report.to_markdown()
+def write_calibration(
+    store: RunStore, sampled: pa.Table, accepted: pa.Table | None, cfg: RunConfig
+) -> str:
+    """Calibration reports saved in the run folder, whatever enrichment accepted.
+
+    `calibration.json`: the accepted personas (0 rows when none was accepted);
+    `calibration_sampled.json`: the skeletons census sampling produced, before enrichment.
+    `calibration.md` holds both, accepted first.
+    """
+    accepted = sampled.slice(0, 0) if accepted is None else accepted
+    reports = {
+        "calibration": calibration_report(
+            accepted, cfg=cfg.personas, subject=ACCEPTED[cfg.personas.enrich]
+        ),
+        "calibration_sampled": calibration_report(sampled, cfg=cfg.personas, subject=SAMPLED),
+    }
+    for name, report in reports.items():
+        store.write_json(f"{name}.json", report.to_json())
+    markdown = "\n".join(report.to_markdown() for report in reports.values())
     store.write_text("calibration.md", markdown)
     return markdown
 
@@ -57,7 +75,7 @@ def personas_flow(cfg: RunConfig) -> dict:
         store.write_shard(
             "personas", 0, "no-enrich", {"table": items}, {"accepted": items.num_rows}
         )
-        write_calibration(store, items, cfg)
+        write_calibration(store, items, items, cfg)
         return {"accepted": items.num_rows, **seed_stats}
     with open_endpoints(cfg.llm, cfg.embedded) as endpoints:
         out = run_llm_stage(
@@ -74,7 +92,6 @@ def personas_flow(cfg: RunConfig) -> dict:
         )
     stats = {**out.stats, **seed_stats}
     markdown = stage_markdown("personas", stats, out.reviews)
-    if out.table is not None and out.table.num_rows:  # census TVDs of what was accepted
-        markdown += "\n" + write_calibration(store, out.table, cfg)
+    markdown += "\n" + write_calibration(store, items, out.table, cfg)
     create_markdown_artifact(key="personas-summary", markdown=markdown)
     return stats

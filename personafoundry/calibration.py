@@ -16,6 +16,13 @@ Decisions:
   shares under the same conditions, and the report says so (`conditions`).
 - "Retired" counts as "Not in labor force", as in the ACS.
 - Pure function of its inputs: no I/O; callers save `to_json()` / `to_markdown()`.
+- `subject` names what was compared (e.g. the sampled skeletons before enrichment vs the
+  accepted personas), because a run saves both and they must not be mistaken for each other.
+- A table with no census rows (nothing accepted, or seeds only) still gets a report: its
+  counts, rule violations (0) and skew tables, `max_tvd: null` and no share tables, since a
+  TVD over 0 rows is undefined and 0.0 would read as a perfect match. Per attribute, `tvd`
+  stays 0.0 when its universe is empty (`n == 0`) so consumers keep a number; Markdown
+  shows it as n/a.
 """
 
 from __future__ import annotations
@@ -48,8 +55,9 @@ class CalibrationReport:
 
     def to_markdown(self) -> str:
         d = self.data
+        title = "# Census calibration report" + (f": {d['subject']}" if d.get("subject") else "")
         lines = [
-            "# Census calibration report",
+            title,
             "",
             f"Census vintage: {d['vintage']}  ",
             f"Tables: {', '.join(d['tables'])}  ",
@@ -60,14 +68,17 @@ class CalibrationReport:
             f"Conditions: {d['conditions'] or 'none (full US population)'}  ",
             f"Targets: {d['target_source']}",
             "",
-            f"Max TVD: {d['max_tvd']:.4f}; rule violations: {d['rule_violations_total']}",
-            "",
-            "| attribute | universe | n | TVD |",
-            "|---|---|---:|---:|",
+            f"Max TVD: {_tvd_text(d['max_tvd'])}; rule violations: {d['rule_violations_total']}",
         ]
         sections = {**d["attributes"], **d["two_way"]}
+        if not d["rows"]:
+            lines += ["", "No census personas in this table, so no shares to compare."]
+            sections = {}
+        else:
+            lines += ["", "| attribute | universe | n | TVD |", "|---|---|---:|---:|"]
         for name, a in sections.items():
-            lines.append(f"| {name} | {a['universe']} | {a['n']} | {a['tvd']:.4f} |")
+            tvd = _tvd_text(a["tvd"] if a["n"] else None)
+            lines.append(f"| {name} | {a['universe']} | {a['n']} | {tvd} |")
         for name, a in sections.items():
             lines += [
                 "",
@@ -85,6 +96,10 @@ class CalibrationReport:
         for name, tab in {**d["cross_tabs"], **d["skew"]}.items():
             lines += ["", f"## {name}", "", _frame_md(pd.DataFrame(tab))]
         return "\n".join(lines) + "\n"
+
+
+def _tvd_text(tvd: float | None) -> str:
+    return "n/a" if tvd is None else f"{tvd:.4f}"
 
 
 def _frame_md(frame: pd.DataFrame) -> str:
@@ -195,10 +210,14 @@ def _model_targets(cfg: PersonasConfig) -> dict[str, tuple[tuple, np.ndarray]]:
     return out
 
 
-def calibration_report(table: pa.Table, *, cfg: PersonasConfig | None = None) -> CalibrationReport:
+def calibration_report(
+    table: pa.Table, *, cfg: PersonasConfig | None = None, subject: str | None = None
+) -> CalibrationReport:
     """Compare the census personas in `table` with their targets; see the module docstring.
 
-    Input columns: `schemas/personas.py`.
+    `subject` labels the report (title and JSON), e.g. "sampled skeletons".
+
+    Input columns: `schemas/personas.py` (0 rows is fine).
     """
     rules = load_rules()
     census = (
@@ -273,8 +292,9 @@ def calibration_report(table: pa.Table, *, cfg: PersonasConfig | None = None) ->
         ),
     }
     violations = rule_violations(census, rules)
-    tvds = [a["tvd"] for a in [*attributes.values(), *two_way.values()]]
+    tvds = [a["tvd"] for a in [*attributes.values(), *two_way.values()] if a["n"]]
     data = {
+        "subject": subject,
         "vintage": ct.VINTAGE,
         "tables": list(ct.TABLES),
         "sources": "seeds/census/SOURCES.md",
@@ -286,7 +306,7 @@ def calibration_report(table: pa.Table, *, cfg: PersonasConfig | None = None) ->
         else "ACS 2023 / PEP 2023 tables",
         "attributes": attributes,
         "two_way": two_way,
-        "max_tvd": float(max(tvds, default=0.0)),
+        "max_tvd": float(max(tvds)) if tvds else None,
         "rule_violations": violations,
         "rule_violations_total": int(sum(violations.values())),
         "cross_tabs": _cross_tabs(df, age),

@@ -1,4 +1,5 @@
-"""Calibration report: TVDs against the ACS/PEP tables, rule counts, skew, JSON and Markdown."""
+"""Calibration report: TVDs against the ACS/PEP tables, rule counts, skew, JSON and Markdown;
+and the reports every personas run saves, whatever enrichment accepted."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import json
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from plausible import Plausible
 
+from flows.personas import personas_flow
 from personafoundry.calibration import calibration_report
 from personafoundry.census import sample_personas
+from personafoundry.checkpoint import RunStore
 from personafoundry.config import PersonasConfig
 from schemas.personas import TRAITS_TYPE
 
@@ -125,3 +129,64 @@ def test_skew_tables_appear_once_enriched(sample: pa.Table) -> None:
 
 def test_no_skew_tables_before_enrichment(sample: pa.Table) -> None:
     assert calibration_report(sample.slice(0, 100)).to_json()["skew"] == {}
+
+
+@pytest.mark.parametrize(
+    ("rows", "seeds", "cfg"),
+    [
+        (0, 0, None),  # nothing accepted
+        (0, 10, None),  # only seed personas: nothing to compare with the census
+        (0, 0, PersonasConfig(census_states=["Ohio"], census_age_min=65)),  # conditioned
+    ],
+)
+def test_report_without_census_rows_says_so_instead_of_crashing(
+    sample: pa.Table, rows: int, seeds: int, cfg: PersonasConfig | None
+) -> None:
+    seed_rows = sample.slice(0, seeds).set_column(
+        1, sample.schema.field("source"), pa.array(["seed"] * seeds, pa.string())
+    )
+    table = pa.concat_tables([sample.slice(100, rows), seed_rows])
+    report = calibration_report(table, cfg=cfg, subject="accepted personas")
+    data = json.loads(json.dumps(report.to_json()))  # plain JSON all the way down
+    assert data["rows"] == 0 and data["excluded_rows"] == seeds
+    assert data["max_tvd"] is None  # undefined over 0 rows, not a perfect 0.0
+    assert data["rule_violations_total"] == 0 and data["subject"] == "accepted personas"
+    assert all(a["n"] == 0 for a in {**data["attributes"], **data["two_way"]}.values())
+    text = report.to_markdown()
+    assert text.startswith("# Census calibration report: accepted personas\n")
+    assert "Max TVD: n/a" in text and "No census personas in this table" in text
+    assert "| age_band |" not in text and "## Rule violations" in text
+
+
+def test_empty_universe_shows_na_not_a_perfect_tvd() -> None:
+    children = PersonasConfig(census_age_max=10)
+    report = calibration_report(sample_personas(200, children, rng_seed=3).table, cfg=children)
+    data = report.to_json()
+    assert data["attributes"]["education_25plus"]["n"] == 0
+    assert data["max_tvd"] is not None and data["rows"] == 200
+    assert "| education_25plus | 25 years and over | 0 | n/a |" in report.to_markdown()
+
+
+def unusable(payload: dict) -> dict:
+    """A reply no persona draft parses from, so every persona fails (as on a tiny model)."""
+    return {"content": "Sorry, I cannot help with that."}
+
+
+@pytest.mark.parametrize(("responder", "accepted"), [(unusable, 0), (Plausible(), 4)])
+def test_personas_run_saves_sampled_and_accepted_calibration_whatever_was_accepted(
+    prefect_harness, llm_server, make_llm_config, responder, accepted: int
+) -> None:
+    llm_server.responder = responder
+    cfg = make_llm_config(
+        {"seed": 7, "shard_size": 2, "personas": {"census_count": 4, "max_rounds": 1}}
+    )
+    stats = personas_flow(cfg)
+    assert stats.get("accepted", 0) == accepted
+    store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
+    sampled, kept = store.read_json("calibration_sampled.json"), store.read_json("calibration.json")
+    assert sampled["rows"] == 4 and sampled["subject"].startswith("sampled skeletons")
+    assert sampled["max_tvd"] is not None and sampled["rule_violations_total"] == 0
+    assert kept["rows"] == accepted and kept["subject"].startswith("accepted personas")
+    assert (kept["max_tvd"] is None) == (accepted == 0)
+    text = (store.root / "calibration.md").read_text()
+    assert text.index("accepted personas") < text.index("sampled skeletons")
