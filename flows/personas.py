@@ -43,11 +43,11 @@ def skeletons(cfg: RunConfig) -> tuple[pa.Table, pa.Table | None, dict]:
 def write_calibration(
     store: RunStore, sampled: pa.Table, accepted: pa.Table | None, cfg: RunConfig
 ) -> str:
-    """Calibration reports saved in the run folder, whatever enrichment accepted.
+    """Calibration reports saved in the run folder (JSON + MD), whatever enrichment accepted.
 
-    `calibration.json`: the accepted personas (0 rows when none was accepted);
-    `calibration_sampled.json`: the skeletons census sampling produced, before enrichment.
-    `calibration.md` holds both, accepted first.
+    `calibration.*`: the accepted personas (0 rows when none was accepted), the same layout
+    as a release's `validation/calibration.*`; `calibration_sampled.*`: the skeletons census
+    sampling produced, before enrichment. Returns both as Markdown, accepted first.
     """
     accepted = sampled.slice(0, 0) if accepted is None else accepted
     reports = {
@@ -58,9 +58,8 @@ def write_calibration(
     }
     for name, report in reports.items():
         store.write_json(f"{name}.json", report.to_json())
-    markdown = "\n".join(report.to_markdown() for report in reports.values())
-    store.write_text("calibration.md", markdown)
-    return markdown
+        store.write_text(f"{name}.md", report.to_markdown())
+    return "\n".join(report.to_markdown() for report in reports.values())
 
 
 @flow(name="personafoundry-personas")

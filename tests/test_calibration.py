@@ -188,5 +188,5 @@ def test_personas_run_saves_sampled_and_accepted_calibration_whatever_was_accept
     assert sampled["max_tvd"] is not None and sampled["rule_violations_total"] == 0
     assert kept["rows"] == accepted and kept["subject"].startswith("accepted personas")
     assert (kept["max_tvd"] is None) == (accepted == 0)
-    text = (store.root / "calibration.md").read_text()
-    assert text.index("accepted personas") < text.index("sampled skeletons")
+    assert "report: accepted personas" in (store.root / "calibration.md").read_text()
+    assert "report: sampled skeletons" in (store.root / "calibration_sampled.md").read_text()
