@@ -12,6 +12,10 @@ Layout of `<root>/<name>/<version>/`:
 
 Decisions:
 - Validate first, write second: a release that fails its contracts never reaches disk.
+  A report computed earlier (the pipeline's validate stage) is reused instead only when it
+  passed on exactly the tables being released under the same settings: its fingerprint
+  (`validate.fingerprint_tables`) is recomputed from the tables given here, never trusted.
+  The manifest says which happened (`validation.reused`).
 - Written into a hidden temp folder next to the target and published with one
   `os.rename`. Renaming onto an existing non-empty folder fails atomically on POSIX,
   so of two concurrent cuts of one version exactly one wins; the loser gets
@@ -65,7 +69,7 @@ from personafoundry.catalog import (
 from personafoundry.config import PersonasConfig, ReleaseConfig, ValidateConfig
 from personafoundry.errors import PersonaFoundryError, ReleaseExistsError
 from personafoundry.report import REPORT_DIR, REPORT_HTML, REPORT_JSON, write_report
-from personafoundry.validate import Calibrate, ValidationReport, validate_tables
+from personafoundry.validate import Calibrate, ValidationReport, reuse_report, validate_tables
 from schemas import SCHEMA_VERSION, TABLES
 
 log = logging.getLogger(__name__)
@@ -183,11 +187,14 @@ def cut_release(
     extra_files: dict[str, bytes | str] | None = None,
     validate_cfg: ValidateConfig | None = None,
     calibrate: Calibrate | None = None,
+    validation: ValidationReport | None = None,
 ) -> ReleaseResult:
     """Validate `tables`, then publish them as `<root>/<name>/<version>/`, atomically.
 
     `config` is the run config as a dict (its `validate` and `release` sections are used
     unless `validate_cfg` is given); `run_info` carries models, endpoints and token totals.
+    `validation`, a report computed earlier, replaces the validation only if it passed on
+    exactly these tables under the same settings (`validate.reuse_report`).
     Raises `ValidationFailed` (nothing written) or `ReleaseExistsError`.
     """
     check_name_version(name, version)
@@ -203,7 +210,14 @@ def cut_release(
     rcfg: ReleaseConfig = _section(config, "release", ReleaseConfig)
     started = time.perf_counter()
     personas_cfg = _section(config, "personas", PersonasConfig) if "personas" in config else None
-    report = validate_tables(tables, vcfg, calibrate=calibrate, personas_cfg=personas_cfg)
+    report = reuse_report(validation, tables, vcfg, calibrate=calibrate, personas_cfg=personas_cfg)
+    reused = report is not None
+    if report is None:
+        if validation is not None:
+            log.info("release: the given validation is not of these tables; validating again")
+        report = validate_tables(tables, vcfg, calibrate=calibrate, personas_cfg=personas_cfg)
+    else:
+        log.info("release: reusing the validation of these tables (%s)", report.fingerprint[:12])
     report.raise_for_failures()
     validated = time.perf_counter()
     earlier = [v for v in existing_versions(root, name) if version_key(v) < version_key(version)]
@@ -223,6 +237,7 @@ def cut_release(
             extra_files or {},
             rcfg.row_group_bytes,
             timing,
+            reused,
         )
         _publish(tmp, final, name, version)
     finally:
@@ -231,6 +246,7 @@ def cut_release(
     rows = {t: m["rows"] for t, m in manifest["tables"].items()}
     log.info("release: %s %s published at %s rows=%s", name, version, final, rows)
     timing = {
+        "validation_reused": int(reused),
         "validate_ms": round((validated - started) * 1000),
         "write_ms": round((time.perf_counter() - validated) * 1000),
         **timing,
@@ -261,6 +277,7 @@ def _write_release(
     extra_files: dict[str, bytes | str],
     row_group_bytes: int,
     timing: dict[str, int],
+    reused: bool,
 ) -> dict[str, Any]:
     names = [t for t in TABLES if t in report.tables]
     (tmp / "data").mkdir()
@@ -305,7 +322,12 @@ def _write_release(
             json.dumps(clean_config, sort_keys=True, default=str).encode()
         ).hexdigest(),
         "run": sanitize(run_info),
-        "validation": {"passed": report.passed, **report.stats},
+        "validation": {
+            "passed": report.passed,
+            **report.stats,
+            "fingerprint": report.fingerprint,
+            "reused": reused,
+        },
         "census": census,
         "metrics": release_metrics(report.tables, report.census),
         "report": {

@@ -16,18 +16,29 @@ Decisions:
 - Offline is safe: great-expectations 1.24.1 as installed has no analytics module, so an
   ephemeral context sends nothing; its tqdm progress bars are switched off.
 - The census gate lives in `personafoundry.census_gate`.
+- Reuse (`reuse_report`): a report carries a `fingerprint`, SHA-256 over the Arrow IPC
+  bytes of every input table (schema message, then each record batch: names, types,
+  row counts and values; the same bytes decode to the same table, so equal fingerprints
+  mean equal tables) plus the validate and personas config sections, the schema version
+  and the tool version. A report is reused only for tables with that fingerprint and only
+  when it passed; a different chunking of the same rows merely costs a revalidation.
+  Hashing is ~1.4 GB/s (0.01 s for the SMALL run, about 0.4 s at the release benchmark's
+  scale, where a validation takes 23.5 s). A custom `calibrate` is code, not data: a
+  report computed with one is never reused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
 
+import personafoundry
 from personafoundry.census_gate import Calibrate, census_gate
 from personafoundry.checks import (
     ROW,
@@ -39,7 +50,7 @@ from personafoundry.checks import (
 from personafoundry.config import PersonasConfig, ValidateConfig
 from personafoundry.errors import ValidationFailed
 from personafoundry.schema import TableSchema, conform_table, strict_table
-from schemas import TABLES
+from schemas import SCHEMA_VERSION, TABLES
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +68,7 @@ class ValidationReport:
     census: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, pa.Table] = field(default_factory=dict, repr=False)
     stats: dict[str, int] = field(default_factory=dict)
+    fingerprint: str = ""  # of the inputs validated (`fingerprint_tables`); "" = not reusable
 
     @property
     def passed(self) -> bool:
@@ -72,7 +84,19 @@ class ValidationReport:
             "results": [r.to_json() for r in self.results],
             "census": self.census,
             "great_expectations": self.ge_results,
+            "fingerprint": self.fingerprint,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ValidationReport:
+        """A report saved with `to_json`, without its tables (`reuse_report` adds them)."""
+        return cls(
+            tuple(CheckResult(**r) for r in data["results"]),
+            data.get("great_expectations") or {},
+            data.get("census") or {},
+            stats=dict(data.get("stats") or {}),
+            fingerprint=data.get("fingerprint") or "",
+        )
 
     def to_markdown(self) -> str:
         """A readable summary: one line per table, then every failure with examples."""
@@ -176,7 +200,49 @@ def validate_tables(
         "failed": failed,
         "dropped_columns": dropped_columns,
     }
-    return ValidationReport(tuple(results), ge_results, census, conformed, stats)
+    fingerprint = fingerprint_tables(tables, cfg, personas_cfg) if calibrate is None else ""
+    return ValidationReport(tuple(results), ge_results, census, conformed, stats, fingerprint)
+
+
+def fingerprint_tables(
+    tables: dict[str, pa.Table], cfg: ValidateConfig, personas_cfg: PersonasConfig | None = None
+) -> str:
+    """SHA-256 of everything a validation's outcome depends on but the code: the tables'
+    Arrow IPC bytes in the given order, the config sections, schema and tool versions."""
+    head = {
+        "tool": personafoundry.__version__,
+        "schema_version": SCHEMA_VERSION,
+        "validate": cfg.model_dump(mode="json"),
+        "personas": personas_cfg.model_dump(mode="json") if personas_cfg else None,
+        "tables": list(tables),
+    }
+    digest = hashlib.sha256(json.dumps(head, sort_keys=True).encode())
+    for table in tables.values():  # IPC messages are length-prefixed: no separators needed
+        digest.update(table.schema.serialize())
+        for batch in table.to_batches():
+            digest.update(batch.serialize())
+    return digest.hexdigest()
+
+
+def reuse_report(
+    report: ValidationReport | None,
+    tables: dict[str, pa.Table],
+    cfg: ValidateConfig,
+    *,
+    calibrate: Calibrate | None = None,
+    personas_cfg: PersonasConfig | None = None,
+) -> ValidationReport | None:
+    """`report`, holding these tables conformed, if it passed on exactly these tables under
+    the same settings (see the module docstring); None when they must be validated."""
+    if report is None or not report.passed or not report.fingerprint or calibrate is not None:
+        return None
+    if report.fingerprint != fingerprint_tables(tables, cfg, personas_cfg):
+        return None
+    conformed = {}
+    for name, table in tables.items():  # it passed: every table has a contract and conforms
+        schema = TABLES[name]
+        conformed[name] = strict_table(conform_table(table, schema, allow_nulls=True)[0], schema)
+    return replace(report, tables=conformed)
 
 
 def build_suite(schema: TableSchema) -> Any:

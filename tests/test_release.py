@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
+from personafoundry.config import ValidateConfig
 from personafoundry.errors import PersonaFoundryError, ReleaseExistsError, ValidationFailed
 from personafoundry.release import (
     _publish,
@@ -26,6 +27,7 @@ from personafoundry.release import (
     verify_release,
 )
 from personafoundry.synthetic import synthetic_tables
+from personafoundry.validate import ValidationReport, validate_tables
 from schemas import SCHEMA_VERSION
 
 CONFIG = {
@@ -233,6 +235,41 @@ def test_invalid_tables_write_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "demo").exists()  # validation runs before any write
 
 
+def saved_validation(tables: dict[str, pa.Table]) -> ValidationReport:
+    """The validate stage's report of `tables` under CONFIG, as read back from its JSON file."""
+    cfg = ValidateConfig.model_validate(CONFIG["validate"])
+    report = validate_tables(tables, cfg)
+    return ValidationReport.from_json(json.loads(json.dumps(report.to_json(), default=str)))
+
+
+def test_a_report_of_the_same_tables_is_reused_and_the_release_is_the_same(
+    release: Path, tmp_path: Path
+) -> None:
+    reused = cut(tmp_path, validation=saved_validation(synthetic_tables()))
+    fresh = json.loads((release / "manifest.json").read_text())
+    assert reused.manifest["validation"] == {**fresh["validation"], "reused": True}
+    assert fresh["validation"]["reused"] is False and reused.stats["validation_reused"] == 1
+    for rel in ("data/personas.parquet", "data/conversations.parquet", "views.sql"):
+        assert reused.manifest["files"][rel] == fresh["files"][rel]  # the same bytes
+    results = json.loads((reused.path / "validation/results.json").read_text())
+    assert results["passed"] and results["fingerprint"] == fresh["validation"]["fingerprint"]
+
+
+def test_a_report_of_other_tables_or_settings_is_not_reused(tmp_path: Path) -> None:
+    validation = saved_validation(synthetic_tables())
+    tables = synthetic_tables()
+    tables["probes"] = tables["probes"].set_column(
+        6, "kind", pa.array(["direct", "trick", "direct", "direct", "direct", "direct"])
+    )
+    with pytest.raises(ValidationFailed, match="table probes: expect_column_values_to_be_in_set"):
+        cut(tmp_path, tables=tables, validation=validation)  # changed after its validation
+    assert not (tmp_path / "demo").exists()
+    stricter = ValidateConfig.model_validate({**CONFIG["validate"], "max_examples": 3})
+    result = cut(tmp_path, validation=validation, validate_cfg=stricter)
+    assert result.manifest["validation"]["reused"] is False
+    assert result.stats["validation_reused"] == 0
+
+
 @pytest.mark.parametrize(
     ("name", "version"),
     [("../escape", "1.0.0"), ("Demo", "1.0.0"), ("demo/x", "1.0.0"), ("demo", "1.0"),
@@ -317,6 +354,7 @@ def test_cli_cut_from_a_run_folder_then_list_verify_query_diff(tmp_path: Path) -
     cut_1 = _cli("cut", "--name", "demo", "--version", "0.1.0", "--from", str(store.root))
     assert cut_1.exit_code == 0, cut_1.output
     assert "released demo 0.1.0" in cut_1.output
+    assert "validation_reused=0" in cut_1.output  # no report offered: validated from scratch
     again = _cli("cut", "--name", "demo", "--version", "0.1.0", "--from", str(store.root))
     assert isinstance(again.exception, ReleaseExistsError)
     cut_2 = _cli("cut", "--name", "demo", "--version", "0.2.0", "--from", str(store.root),

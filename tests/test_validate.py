@@ -10,10 +10,15 @@ import pyarrow as pa
 import pytest
 
 from personafoundry.census_gate import census_gate
-from personafoundry.config import ValidateConfig
+from personafoundry.config import PersonasConfig, ValidateConfig
 from personafoundry.errors import ValidationFailed
 from personafoundry.synthetic import synthetic_tables
-from personafoundry.validate import validate_tables
+from personafoundry.validate import (
+    ValidationReport,
+    fingerprint_tables,
+    reuse_report,
+    validate_tables,
+)
 
 CFG = ValidateConfig()
 
@@ -307,3 +312,84 @@ def test_a_rule_that_reads_an_absent_table_fails_and_says_why() -> None:
     rule = _failure(report, "rule:outdated_evidence_is_older", "probes")
     assert "could not be evaluated: Catalog Error: Table with name documents" in rule.note
     assert rule.unexpected_count == tables["probes"].num_rows
+
+
+def _drop_last_row(tables: dict[str, pa.Table], table: str) -> None:
+    tables[table] = tables[table].slice(0, tables[table].num_rows - 1)
+
+
+# (what changes after validation, how): every change must change the fingerprint
+CHANGES = [
+    ("one value", lambda t: edit(t, "personas", "age", setitem(0, 41))),
+    ("one nested value", lambda t: edit(t, "conversations", "persona_ids",
+                                        lambda v: v[0].reverse())),
+    ("one row fewer", lambda t: _drop_last_row(t, "probes")),
+    ("a column type", lambda t: t.update(probes=t["probes"].set_column(
+        0, "probe_id", t["probes"]["probe_id"].cast(pa.large_string())))),
+    ("an extra column", lambda t: t.update(probes=t["probes"].append_column(
+        "note", pa.array(["x"] * t["probes"].num_rows)))),
+    ("a table missing", lambda t: t.pop("duplicates")),
+    ("two tables swapped", lambda t: t.update(reviews=t["duplicates"],
+                                              duplicates=t["reviews"])),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("what", "change"), CHANGES, ids=[c[0] for c in CHANGES])
+def test_fingerprint_changes_with_any_change_of_the_tables(
+    what: str, change: Callable[[dict[str, pa.Table]], Any]
+) -> None:
+    tables = synthetic_tables()
+    before = fingerprint_tables(tables, CFG)
+    assert fingerprint_tables(synthetic_tables(), CFG) == before  # same rows, same bytes
+    change(tables)
+    assert fingerprint_tables(tables, CFG) != before
+
+
+def test_fingerprint_changes_with_the_settings_a_validation_depends_on() -> None:
+    tables = synthetic_tables()
+    fingerprints = {
+        fingerprint_tables(tables, CFG),
+        fingerprint_tables(tables, ValidateConfig(census_tvd_max=0.5)),
+        fingerprint_tables(tables, CFG, PersonasConfig()),
+        fingerprint_tables(tables, CFG, PersonasConfig(census_count=7)),
+    }
+    assert len(fingerprints) == 4
+
+
+@pytest.fixture(scope="module")
+def saved() -> tuple[ValidationReport, ValidationReport]:
+    """A passed report of the synthetic tables, and the same report read back from JSON."""
+    report = validate_tables(synthetic_tables(), CFG)
+    return report, ValidationReport.from_json(json.loads(json.dumps(report.to_json())))
+
+
+def test_saved_report_is_reused_for_the_same_tables_as_if_just_computed(saved) -> None:
+    report, loaded = saved
+    assert loaded.to_json() == report.to_json() and loaded.tables == {}
+    reused = reuse_report(loaded, synthetic_tables(), CFG)
+    assert reused is not None and reused.to_json() == report.to_json()
+    assert set(reused.tables) == set(report.tables)
+    for name, table in report.tables.items():  # conformed like a validation conforms them
+        assert reused.tables[name].schema == table.schema and reused.tables[name].equals(table)
+
+
+def test_saved_report_is_not_reused_for_other_tables_or_settings(saved) -> None:
+    _, loaded = saved
+    tables = synthetic_tables()
+    edit(tables, "personas", "age", setitem(4, 150))
+    assert reuse_report(loaded, tables, CFG) is None
+    assert reuse_report(loaded, synthetic_tables(), ValidateConfig(max_examples=3)) is None
+    assert reuse_report(loaded, synthetic_tables(), CFG, personas_cfg=PersonasConfig()) is None
+    calibrate = _calibrate_with({"age": 0.01}, [])  # code: not fingerprinted, never reused
+    assert reuse_report(loaded, synthetic_tables(), CFG, calibrate=calibrate) is None
+
+
+def test_failed_or_unfingerprinted_reports_are_not_reused(broken: tuple[Any, str]) -> None:
+    report, _ = broken
+    tables = synthetic_tables()
+    for table, column, change, _, _ in CASES:
+        edit(tables, table, column, change)
+    assert report.fingerprint == fingerprint_tables(tables, CFG)  # its tables, but it failed
+    assert reuse_report(report, tables, CFG) is None
+    custom = validate_tables(synthetic_tables(), CFG, calibrate=_calibrate_with({}, []))
+    assert custom.fingerprint == "" and reuse_report(custom, synthetic_tables(), CFG) is None
