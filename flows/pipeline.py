@@ -92,7 +92,8 @@ def _run_stages(cfg: RunConfig) -> dict:
     run_info = {"models": ctx.models(), "tokens": ledger, "stage_usage": stage_usage}
     store.write_json("run_info.json", run_info)  # `release cut --from RUN` merges it
     stats["validate"] = validate_flow(cfg)  # a failure stops here, with its artifact
-    release_path = release_flow(cfg, run_info)
+    # the release reuses that report (validation.json) if the tables are still the same
+    release_path = release_flow(cfg, run_info, reuse_validation=True)
     usage = {f"{row['role']}/{row['model']}": row for row in ledger}  # paid, over all resumes
     return {
         "run_id": store.run_id,

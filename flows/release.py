@@ -1,4 +1,10 @@
-"""Release stage: the run's final tables, validated again by `cut_release`, published."""
+"""Release stage: the run's final tables, published by `cut_release`.
+
+The pipeline passes `reuse_validation=True`: the validate stage's saved report is then
+reused if it was computed on exactly these tables (`cut_release` checks its fingerprint),
+else they are validated here. A cut of an earlier run (the cut-release deployment)
+validates from scratch by default, so checks added since that run apply.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from personafoundry.dedup_index import INDEX_FILE
 from personafoundry.release import cut_release
 from personafoundry.schema import empty_table
 from personafoundry.summary import stage_markdown
+from personafoundry.validate import ValidationReport
 from schemas import TABLES
 
 STAGE_TABLES = {
@@ -23,6 +30,7 @@ STAGE_TABLES = {
 }
 REVIEW_STAGES = ("personas", "conversations", "documents")
 DUPLICATE_STAGES = ("personas_dedup", "conversations_dedup", "documents_dedup")
+VALIDATION_FILE = "validation.json"  # the validate stage's report, with its fingerprint
 
 
 def prewarm_release_imports() -> None:
@@ -66,11 +74,17 @@ def index_files(store: RunStore) -> dict[str, bytes]:
 
 
 @flow(name="personafoundry-release")
-def release_flow(cfg: RunConfig, run_info: dict | None = None) -> str:
-    """Cut `cfg.release.name`/`version` from the run's tables; returns the release path."""
+def release_flow(
+    cfg: RunConfig, run_info: dict | None = None, reuse_validation: bool = False
+) -> str:
+    """Cut `cfg.release.name`/`version` from the run's tables; returns the release path.
+
+    `reuse_validation`: offer the run folder's `validation.json` to `cut_release`.
+    """
     store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
     if run_info is None:  # a cut of an earlier run (the cut-release deployment)
         run_info = store.read_json("run_info.json") or {}
+    saved = store.read_json(VALIDATION_FILE) if reuse_validation else None
     result = cut_release(
         run_tables(store),
         root=Path(cfg.output_dir) / "releases",
@@ -79,6 +93,7 @@ def release_flow(cfg: RunConfig, run_info: dict | None = None) -> str:
         config=cfg.model_dump(mode="json", by_alias=True),
         run_info={"run_id": store.run_id, "config_sha256": cfg.config_hash(), **(run_info or {})},
         extra_files=index_files(store),
+        validation=ValidationReport.from_json(saved) if saved else None,
     )
     create_markdown_artifact(
         key="release-summary",

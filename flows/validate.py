@@ -1,22 +1,24 @@
 """Validate stage: the run's final tables against their contracts, before the release.
 
-Decision (validating twice): `cut_release` validates the tables it publishes itself and
-takes no report from outside (`personafoundry/release.py`), so a pipeline run validates
-twice: here, where a failure stops the run with a readable `validate-summary` artifact and
-`validation.json` in the run folder, and again inside the release. Measured on the SMALL
-run of `tests/pipeline_runs.py` (2 shared cores): 1.0 s for this pass and 0.9 s for a second
-one, in a 16.6 s pipeline against the instant test server; at the release benchmark's
-scale (100k conversations, README) a pass is 23.5 s, in a run that spends hours on LLM
-calls. Cheap enough to keep one code path; a `report=` argument of `cut_release` (same
-tables, same config) would remove the second pass.
+Decision (validating once): a failure here stops the run with a readable
+`validate-summary` artifact and `validation.json` in the run folder, which also carries
+the report's fingerprint of the tables it checked. The pipeline's release flow reads that
+file back and `cut_release` reuses it only if the tables it is about to publish still
+have that fingerprint (`personafoundry.validate.reuse_report`); a table changed in
+between is validated again. Passing the report object from flow to flow would make it a
+Prefect parameter, which must be JSON; the run folder already holds it. A second pass
+cost 0.9 s of a 16.6 s SMALL pipeline (2 shared cores), 23.5 s at the release benchmark's
+scale, against ~0.4 s for the fingerprint there.
 """
 
 from __future__ import annotations
 
+import json
+
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from flows.release import run_tables
+from flows.release import VALIDATION_FILE, run_tables
 from personafoundry.checkpoint import RunStore
 from personafoundry.config import RunConfig
 from personafoundry.summary import validation_markdown
@@ -28,7 +30,8 @@ def validate_flow(cfg: RunConfig) -> dict:
     """Validate the run's tables; save the report and raise `ValidationFailed` on failures."""
     store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
     report = validate_tables(run_tables(store), cfg.validate_, personas_cfg=cfg.personas)
-    store.write_json("validation.json", report.to_json())
+    # key order kept (unlike `write_json`): a reused report renders like a fresh one
+    store.write_text(VALIDATION_FILE, json.dumps(report.to_json(), indent=2, default=str))
     create_markdown_artifact(key="validate-summary", markdown=validation_markdown(report))
     report.raise_for_failures()  # after the artifact, so a refused run still shows why
     return report.stats

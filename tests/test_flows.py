@@ -24,6 +24,7 @@ from plausible import Plausible
 from flows.conversations import conversation_pairs
 from flows.nightly import dated_config
 from flows.personas import personas_flow, skeletons
+from flows.release import release_flow
 from flows.shards import sum_stats
 from flows.validate import validate_flow
 from personafoundry.checkpoint import RunStore
@@ -31,6 +32,7 @@ from personafoundry.config import RunConfig, build_config
 from personafoundry.errors import ValidationFailed
 from personafoundry.paths import PROJECT_ROOT
 from personafoundry.summary import pairing_counts
+from schemas import TABLES
 
 STAGE_ARTIFACTS = ("personas-summary", "conversations-summary", "documents-summary",
                    "dedup-summary", "validate-summary", "release-summary")  # fmt: skip
@@ -150,7 +152,60 @@ def test_every_stage_publishes_a_markdown_summary(clean: CleanRun) -> None:
     assert "/releases/" in release and "| validate_ms |" in release and "{" not in release
 
 
-def test_failed_validation_stops_the_run_with_a_readable_summary(clean: CleanRun, tmp_path):
+def markdown_outline(text: str) -> tuple[list[str], list[list[list[str]]]]:
+    """Headings and tables (rows of cell texts, header first) as a Markdown renderer sees them.
+
+    CommonMark + GFM tables (markdown-it-py, which `rich` ships); a table row whose raw
+    line has more or fewer cells than its header fails here (renderers pad or cut them).
+    """
+    from markdown_it import MarkdownIt
+
+    lines = text.splitlines()
+    headings: list[str] = []
+    tables: list[list[list[str]]] = []
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    for i, token in enumerate(tokens):
+        if token.type == "heading_open":
+            headings.append(tokens[i + 1].content)
+        elif token.type == "table_open":
+            tables.append([])
+        elif token.type == "tr_open":
+            raw = lines[token.map[0]].strip().strip("|")
+            tables[-1].append([])
+            cells = len(re.split(r"(?<!\\)\|", raw))  # unescaped pipes
+            assert len(tables[-1]) == 1 or cells == len(tables[-1][0]), f"ragged row: {raw}"
+        elif token.type == "inline" and tokens[i - 1].type in ("th_open", "td_open"):
+            tables[-1][-1].append(token.content)
+    return headings, tables
+
+
+def test_validate_and_release_summaries_are_readable_markdown(clean: CleanRun) -> None:
+    artifacts = read_artifacts(("validate-summary", "release-summary"))
+    headings, tables = markdown_outline(artifacts["validate-summary"])
+    assert headings == ["validate: passed"] and len(tables) == 1
+    header, *rows = tables[0]
+    assert header == ["table", "rows", "passed", "failed", "by kind (passed/checks)"]
+    assert {r[0] for r in rows} == set(TABLES) and all(r[3] == "0" for r in rows)
+    headings, tables = markdown_outline(artifacts["release-summary"])
+    assert headings == ["release"] and len(tables) == 1 and tables[0][0] == ["counter", "value"]
+    counters = {name: int(value) for name, value in tables[0][1:]}  # numbers, not dict dumps
+    assert counters["personas"] == 6 and counters["validation_reused"] == 1
+    assert re.search(r"^Published at `[^`]+/releases/small/1\.0\.\d`\.$",
+                     artifacts["release-summary"], re.MULTILINE)  # fmt: skip
+
+
+def test_pipeline_validates_once_and_the_release_reuses_that_report(clean: CleanRun) -> None:
+    store = RunStore(Path(clean.cfg.output_dir) / "runs" / clean.summary["run_id"])
+    saved = store.read_json("validation.json")
+    release = Path(clean.summary["release_path"])
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert saved["passed"] and manifest["validation"]["reused"] is True
+    assert manifest["validation"]["fingerprint"] == saved["fingerprint"]
+    assert json.loads((release / "validation/results.json").read_text()) == saved
+
+
+def tampered_copy(clean: CleanRun, tmp_path: Path) -> tuple[RunStore, RunConfig]:
+    """The clean run's folder copied under `tmp_path`, one persona's age set to 500."""
     run_id = clean.summary["run_id"]
     shutil.copytree(Path(clean.cfg.output_dir) / "runs" / run_id, tmp_path / "runs" / run_id)
     store = RunStore(tmp_path / "runs" / run_id)
@@ -160,7 +215,19 @@ def test_failed_validation_stops_the_run_with_a_readable_summary(clean: CleanRun
     bad = personas.set_column(where, "age", pa.array(ages, personas["age"].type))
     store.write_shard("personas_dedup", 0, "tampered", {"table": bad}, {})
     data = {**clean.cfg.model_dump(mode="json", by_alias=True), "run_id": run_id}
-    cfg = build_config({**data, "output_dir": str(tmp_path)}, "tampered")
+    return store, build_config({**data, "output_dir": str(tmp_path)}, "tampered")
+
+
+def test_a_table_changed_after_validation_is_validated_again_and_refused(clean, tmp_path):
+    store, cfg = tampered_copy(clean, tmp_path)
+    assert store.read_json("validation.json")["passed"] is True  # of the tables before
+    with pytest.raises(ValidationFailed, match=r"table personas: .*\(age\) failed on 1 of 6"):
+        release_flow(cfg, reuse_validation=True)
+    assert not (tmp_path / "releases").exists()
+
+
+def test_failed_validation_stops_the_run_with_a_readable_summary(clean: CleanRun, tmp_path):
+    store, cfg = tampered_copy(clean, tmp_path)
     with pytest.raises(ValidationFailed, match="table personas"):
         validate_flow(cfg)
     assert store.read_json("validation.json")["passed"] is False
