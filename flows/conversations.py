@@ -1,7 +1,9 @@
 """Conversations stage: pair personas, then the generator-critic loop in shards.
 
 Shards run in generations (`personafoundry.exemplar_pool`): each generation starts from the
-best accepted conversations of the earlier ones as few-shot exemplars.
+best accepted conversations of the earlier ones as few-shot exemplars and, with
+`converse.target`, from the number of accepted ones still missing
+(`personafoundry.conversation_batches`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from prefect.artifacts import create_markdown_artifact
 from flows.shards import Generations, llm_context, run_llm_stage
 from personafoundry.checkpoint import RunStore
 from personafoundry.config import RunConfig
+from personafoundry.conversation_batches import batch_inputs, stage_totals
+from personafoundry.conversation_stats import shortfall_markdown
 from personafoundry.converse import generate_conversations
 from personafoundry.endpoints import open_endpoints
-from personafoundry.exemplar_pool import generation_pool, shard_exemplars, shard_generations
+from personafoundry.exemplar_pool import shard_exemplars, shard_generations
 from personafoundry.ids import stable_hash
 from personafoundry.pairing import pair_personas
 from personafoundry.summary import pairing_counts, stage_markdown
@@ -37,31 +41,36 @@ def conversation_pairs(cfg: RunConfig, store: RunStore, personas: pa.Table) -> p
 
 @flow(name="personafoundry-conversations")
 def conversations_flow(cfg: RunConfig) -> dict:
-    """Pair the run's personas and write one accepted conversation per pair where possible."""
+    """Pair the run's personas and write the accepted conversations: `converse.target` of
+    them, or one per pair where possible."""
     store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
     personas = store.read_latest("personas_dedup", "personas")
     pairs = conversation_pairs(cfg, store, personas)
-    exemplars = Generations(
+    batches = Generations(
         plan=shard_generations,
-        given=lambda earlier: generation_pool(
-            store.read_part("conversations", "exemplars", shards=earlier), cfg.converse
+        given=lambda earlier, items: batch_inputs(
+            cfg.converse, store.read_part("conversations", "exemplars", shards=earlier),
+            store.shard_stats("conversations", shards=earlier), items,
         ),
-    )
+    )  # fmt: skip
     with open_endpoints(cfg.llm, cfg.embedded) as endpoints:
         out = run_llm_stage(
             "conversations", cfg, store, llm_context(cfg, endpoints), pairs, "conversation_id",
-            lambda shard, pool: lambda llm: generate_conversations(
-                shard, personas, cfg.converse, llm, rng_seed=cfg.seed, exemplars=pool
+            lambda shard, given: lambda llm: generate_conversations(
+                shard, personas, cfg.converse, llm, rng_seed=cfg.seed,
+                exemplars=given["exemplars"], target=given["target"],
             ),
             cfg.converse,
             width=cfg.converse.wave_size,  # a shard works one wave of pairs at a time
             extra_parts=lambda result: {"exemplars": shard_exemplars(result)},
-            generations=exemplars,
+            generations=batches,
         )  # fmt: skip
-    pairing = pairing_counts(store.shard_stats("pairs")[0], store.read_part("pairs", "dropped"))
-    stats = {**out.stats, **pairing}
+    pairing = store.shard_stats("pairs")[0]
+    stats = stage_totals(out.stats, cfg.converse, pairing)
+    stats |= pairing_counts(pairing, store.read_part("pairs", "dropped"))
     create_markdown_artifact(
         key="conversations-summary",
-        markdown=stage_markdown("conversations", stats, out.reviews),
+        markdown=stage_markdown("conversations", stats, out.reviews)
+        + shortfall_markdown(stats, cfg.converse),
     )
     return stats

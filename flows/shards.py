@@ -9,8 +9,8 @@ stage's tables are read back from the checkpoints in shard order, so they are th
 whatever runner and timing. A shard whose checkpoint exists (same input fingerprint) is
 skipped, so a rerun or `--resume` only does what is missing; within a shard, the response
 cache makes re-done calls free. A stage may run its shards in generations (`Generations`:
-conversations hand the best accepted ones of earlier shards on as few-shot exemplars);
-each generation waits for the one before.
+conversations hand the best accepted ones of earlier shards on as few-shot exemplars, and
+the number of accepted ones still missing); each generation waits for the one before.
 """
 
 from __future__ import annotations
@@ -104,13 +104,14 @@ def split(table: pa.Table, size: int) -> list[pa.Table]:
 class Generations:
     """Shards run in generations; each generation is given what the earlier ones produced.
 
-    `plan`: shard count -> shard numbers per generation. `given`: the shard numbers of the
-    earlier generations -> what the next generation's shards get (JSON-like; part of their
-    fingerprints, so they are redone when it changes).
+    `plan`: shard count -> shard numbers per generation. `given(earlier, items)`: the shard
+    numbers of the earlier generations and the item count of each shard of the next
+    generation -> what each of those shards gets, in order (JSON-like; part of its
+    fingerprint, so a shard is redone when what it is given changes).
     """
 
     plan: Callable[[int], list[range]]
-    given: Callable[[range], Any]
+    given: Callable[[range, list[int]], list[Any]]
 
 
 def run_llm_stage(
@@ -140,9 +141,13 @@ def run_llm_stage(
     with ExitStack() as stack:
         opened = None  # the task runner, opened for the first shard to run
         for generation in plan:
-            given = generations.given(range(generation.start)) if generations else None
+            givens = (
+                generations.given(range(generation.start), [shards[n].num_rows for n in generation])
+                if generations
+                else [None] * len(generation)
+            )
             todo = []
-            for number in generation:
+            for number, given in zip(generation, givens, strict=True):
                 ids = shards[number].column(id_column).to_pylist()
                 key = [stage, section_hash, ids] + ([given] if generations else [])
                 fingerprint = stable_hash(key)
@@ -151,7 +156,7 @@ def run_llm_stage(
                     log.info("%s: shard %d/%d already done, skipped", stage, number + 1,
                              len(shards))  # fmt: skip
                 else:
-                    todo.append((number, shards[number], fingerprint))
+                    todo.append((number, shards[number], fingerprint, given))
             if not todo:
                 continue
             if opened is None:
@@ -163,7 +168,7 @@ def run_llm_stage(
                                           "fingerprint": fingerprint, "store": store,
                                           "ctx": shard_ctx, "work": make_work(shard, given),
                                           "extra_parts": extra_parts})
-                for number, shard, fingerprint in todo
+                for number, shard, fingerprint, given in todo
             ]  # fmt: skip
             gather(progress, todo, futures)
     return collect(store, stage)
@@ -186,7 +191,7 @@ def gather(progress: StageProgress, todo: list, futures: list) -> None:
     run stopped by the budget or a dead endpoint resumes with as little to redo as possible.
     The failure raised is the lowest-numbered shard's, whatever the order they failed in.
     """
-    shard_of = {future: (number, shard.num_rows) for (number, shard, _), future
+    shard_of = {future: (number, shard.num_rows) for (number, shard, *_), future
                 in zip(todo, futures, strict=True)}  # fmt: skip
     failures: dict[int, BaseException] = {}
     for future in as_completed(futures):
@@ -215,7 +220,9 @@ def sum_stats(shard_stats: list[dict[str, Any]]) -> dict[str, Any]:
     """Add numeric counters of all shards; merge their usage books.
 
     Ratios do not add up: `*_per_accepted` becomes the mean weighted by each shard's
-    `accepted` (exact), `acceptance_rate` becomes `accepted / requested` over the stage.
+    `accepted` (exact), `acceptance_rate` becomes `accepted / started` over the stage
+    (`accepted / requested` for shards that do not count `started`). Stage-specific
+    restatements (a conversation target) are the stage's own (`conversation_batches`).
     """
     total: dict[str, Any] = {}
     weighted: dict[str, float] = {}
@@ -230,8 +237,8 @@ def sum_stats(shard_stats: list[dict[str, Any]]) -> dict[str, Any]:
     accepted = total.get("accepted", 0)
     total |= {key: value / accepted if accepted else 0.0 for key, value in weighted.items()}
     if any("acceptance_rate" in s for s in shard_stats):
-        requested = total.get("requested", 0)
-        total["acceptance_rate"] = accepted / requested if requested else 0.0
+        tried = total.get("started", total.get("requested", 0))
+        total["acceptance_rate"] = accepted / tried if tried else 0.0
     total["usage"] = merge_usage([s.get("usage", {}) for s in shard_stats])
     total["shards"] = len(shard_stats)
     return total

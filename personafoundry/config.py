@@ -116,7 +116,22 @@ class PersonasConfig(_Section):
 class ConverseConfig(_Section):
     """Pairing, generation and the critic mixture of the conversations stage."""
 
-    per_persona: int = Field(1, ge=0, description="conversations each persona appears in")
+    per_persona: int = Field(
+        1, ge=0, description="conversations each persona appears in (without a target)"
+    )
+    target: int | None = Field(
+        None,
+        ge=0,
+        description="accepted conversations wanted; unset = one requested per planned pair "
+        "(per_persona x personas / 2)",
+    )
+    reserve_share: float = Field(
+        0.5,
+        ge=0,
+        le=10,
+        description="with a target: reserve pairs planned, as a share of the target "
+        "(ceil(target x (1 + reserve_share)) pairs); reserves never needed cost no calls",
+    )
     pairing: Literal["random", "similar", "contrasting", "same_state"] = Field(
         "random", description="who talks to whom: similar = shared fact categories"
     )

@@ -21,7 +21,13 @@ and propagates out of the stage (`llm.py`), so the shard returns no stats; the r
 with that error, which names the cap reached and the setting to raise, and resumes from
 the shards already checkpointed.
 
-All values are numbers, so the flow can add them up across shards (`flows/shards.py`).
+All values are numbers. Counters add up across the shards of a stage, ratios do not:
+`sum_stats` in `flows/shards.py` recomputes `acceptance_rate` (accepted / `started`, the
+pairs whose conversation was started) and each `*_per_accepted` (the mean weighted by
+each shard's `accepted`) from the summed counters. With a target, a shard's `requested`
+is its share of what was still missing when its batch started, so `requested`,
+`shortfall` and `stopped.out_of_pairs` are restated for the stage by
+`conversation_batches.stage_totals` (`requested` = the target).
 """
 
 from __future__ import annotations
@@ -70,7 +76,7 @@ def stage_stats(
     n_acc = len(accepted)
     stats: dict[str, float] = dict(usage)
     stats |= {
-        "pairs": pairs, "unused_pairs": unused, "requested": requested,
+        "pairs": pairs, "unused_pairs": unused, "started": len(outcomes), "requested": requested,
         "accepted": n_acc, "shortfall": shortfall,
         "stopped.attempt_cap": len(rejected), "stopped.unknown_persona": unknown,
         "stopped.out_of_pairs": shortfall if target is not None else 0,
@@ -97,10 +103,10 @@ def _bump(stats: dict[str, float], key: str) -> None:
     stats[key] = stats.get(key, 0) + 1
 
 
-def shortfall_text(stats: dict[str, Any], cfg: ConverseConfig) -> str:
-    """Why fewer conversations than requested were accepted, for the stage's log line."""
-    if not stats["shortfall"]:
-        return ""
+def shortfall_causes(stats: dict[str, Any], cfg: ConverseConfig) -> list[str]:
+    """What stopped the stage short of `requested`, one phrase per cap ([] if not short)."""
+    if not stats.get("shortfall"):
+        return []
     parts = []
     if stats["stopped.attempt_cap"]:
         parts.append(
@@ -111,4 +117,23 @@ def shortfall_text(stats: dict[str, Any], cfg: ConverseConfig) -> str:
         parts.append(f"{stats['stopped.unknown_persona']:.0f} pairs name unknown personas")
     if stats["stopped.out_of_pairs"]:
         parts.append(f"no planned pair left for {stats['stopped.out_of_pairs']:.0f}")
-    return f"; short by {stats['shortfall']:.0f}: " + ", ".join(parts)
+    if stats.get("unused_pairs"):  # a stage's last batch: reserves of shards that met their share
+        parts.append(
+            f"{stats['unused_pairs']:.0f} reserve pairs unused by shards that met their share"
+        )
+    return parts
+
+
+def shortfall_text(stats: dict[str, Any], cfg: ConverseConfig) -> str:
+    """Why fewer conversations than requested were accepted, for the stage's log line."""
+    causes = shortfall_causes(stats, cfg)
+    return f"; short by {stats['shortfall']:.0f}: " + ", ".join(causes) if causes else ""
+
+
+def shortfall_markdown(stats: dict[str, Any], cfg: ConverseConfig) -> str:
+    """The shortfall and its causes as a paragraph for the stage's artifact ("" if none)."""
+    causes = shortfall_causes(stats, cfg)
+    if not causes:
+        return ""
+    short, requested = stats["shortfall"], stats["requested"]
+    return f"\n**Short by {short:.0f} of {requested:.0f} requested**: {', '.join(causes)}.\n"

@@ -31,7 +31,9 @@ Decisions:
 - Accepted rows are the target: with `target=N`, waves stop once N are accepted and the
   last waves shrink to the number still missing, so a pair yields at most one conversation
   and the stage never overshoots; pairs left unstarted are `dropped` with reason
-  `not_needed`. Without a target, every pair is one requested conversation.
+  `not_needed`. Without a target, every pair is one requested conversation. In a run,
+  `converse.target` is split over the shards batch by batch (`conversation_batches.py`),
+  and each call gets its shard's share.
 - `stats` (`conversation_stats.py`) always hold `requested`, `accepted`, `shortfall` and
   the `stopped.*` cap counters, rejections by reason and by final rejecting expert, and
   token figures as this call's deltas of the client's usage counters (cache hits cost no

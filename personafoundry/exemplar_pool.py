@@ -18,7 +18,9 @@ Decisions:
   others that are in the union too. A generation's pool is `converse.rotate_exemplars` over
   the hand-written exemplars and every earlier shard's entries, read back in shard order.
 - The pool given to a shard is part of its fingerprint (`flows/shards.py`): when an earlier
-  shard is redone with other results, the later shards are redone too.
+  shard is redone with other results, the later shards are redone too. The generations
+  also hand on the number of accepted conversations still missing of a `converse.target`
+  (`conversation_batches.py`).
 """
 
 from __future__ import annotations

@@ -19,6 +19,17 @@ Decisions:
   stays fast on large tables; small tables see every candidate.
 - The same two personas never meet twice unless `allow_repeat_pairs`; the first speaker
   is drawn at random.
+- With `target` accepted conversations, the plan holds ceil(target x (1 + reserve_share))
+  pairs (`wanted_pairs`): the target plus reserves the conversations stage starts only
+  when earlier pairs fail. `per_persona` then gives way to the fewest rounds whose pairs
+  reach that count (more rounds only while the plan still grows, e.g. when some personas
+  fit no scenario). The plan keeps `wanted_pairs` of them level by level in plan order
+  (pairs of personas not yet kept, then of personas kept once, ...), so a persona appears
+  in more conversations only when the target needs it, and the first pairs (the first
+  conversation shards') spread over as many personas as they can. Why not keep
+  `per_persona` as a floor: a target of 10 over 1,000 personas would plan 500 pairs to
+  start 15. Personas short of the rounds are `dropped` only when the plan falls short of
+  `wanted_pairs`.
 - `conversation_id` = make_id("conv", seed, sorted persona ids, scenario id, occurrence).
 """
 
@@ -26,22 +37,21 @@ from __future__ import annotations
 
 import math
 import random
-import tomllib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from personafoundry.config import ConverseConfig
 from personafoundry.conversation_critics import content_stems
-from personafoundry.errors import SeedFileError
 from personafoundry.ids import make_id
-from personafoundry.paths import SEEDS_DIR
+from personafoundry.scenarios import Scenario, eligible, load_scenarios
 
-SCENARIOS_PATH = SEEDS_DIR / "scenarios.toml"
+__all__ = ["PAIRS_SCHEMA", "PairingResult", "Scenario", "load_scenarios", "pair_personas",
+           "wanted_pairs"]  # fmt: skip
+
 MAX_CANDIDATES = 256
 TRAITS = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
 PAIRS_SCHEMA = pa.schema(
@@ -58,51 +68,10 @@ PAIRS_SCHEMA = pa.schema(
 
 
 @dataclass(frozen=True)
-class Scenario:
-    """A situation from the catalog; `setting` has `{a}` / `{b}` name slots."""
-
-    scenario_id: str
-    title: str
-    setting: str
-    min_age: int = 0
-    same_state: bool = False
-    employed: bool = False
-
-    def text(self, name_a: str, name_b: str) -> str:
-        return self.setting.format(a=name_a, b=name_b)
-
-
-@dataclass(frozen=True)
 class PairingResult:
     table: pa.Table
     dropped: pa.Table
     stats: dict[str, int]
-
-
-def load_scenarios(path: Path = SCENARIOS_PATH) -> list[Scenario]:
-    """Read the scenario catalog; a malformed entry raises `SeedFileError` naming it."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise SeedFileError(f"{path}: cannot read the scenario catalog ({err}); fix it.") from None
-    out = []
-    for i, item in enumerate(data.get("scenario", []), 1):
-        try:
-            scenario = Scenario(
-                scenario_id=item["id"], title=item["title"], setting=item["setting"],
-                min_age=int(item.get("min_age", 0)), same_state=bool(item.get("same_state")),
-                employed=bool(item.get("employed")),
-            )  # fmt: skip
-            scenario.text("A", "B")
-        except (KeyError, ValueError, IndexError) as err:
-            raise SeedFileError(
-                f"{path}: scenario #{i} is invalid ({err!r}); it needs id, title and a "
-                "setting with only {a} and {b} slots."
-            ) from None
-        out.append(scenario)
-    if not out:
-        raise SeedFileError(f"{path}: no [[scenario]] entries; add at least one.")
-    return out
 
 
 def _profile(row: dict[str, Any]) -> dict[str, Any]:
@@ -138,14 +107,6 @@ def pair_score(policy: str, p: dict[str, Any], q: dict[str, Any]) -> float:
     return 0.0
 
 
-def eligible(scenario: Scenario, p: dict[str, Any], q: dict[str, Any]) -> bool:
-    if any(x["age"] is not None and x["age"] < scenario.min_age for x in (p, q)):
-        return False
-    if scenario.same_state and (p["state"] is None or p["state"] != q["state"]):
-        return False
-    return not (scenario.employed and not (p["employed"] and q["employed"]))
-
-
 def _pk(a: str, b: str) -> tuple[str, str]:
     """The unordered pair {a, b} as a dict key (cheaper than a frozenset)."""
     return (a, b) if a < b else (b, a)
@@ -153,10 +114,10 @@ def _pk(a: str, b: str) -> tuple[str, str]:
 
 def _match(
     ids: list[str], profiles: dict[str, dict[str, Any]], scenarios: list[Scenario],
-    cfg: ConverseConfig, rng: random.Random,
+    cfg: ConverseConfig, rng: random.Random, per_persona: int,
 ) -> list[tuple[str, str, float]]:  # fmt: skip
     """Greedy rounds; returns (persona, partner, policy score) triples."""
-    need = dict.fromkeys(ids, cfg.per_persona)
+    need = dict.fromkeys(ids, per_persona)
     met: Counter[tuple[str, str]] = Counter()
     tiebreak: dict[tuple[str, str], float] = {}
 
@@ -179,7 +140,7 @@ def _match(
         return (cfg.allow_repeat_pairs or not met[_pk(pid, q)]) and fit(pid, q)
 
     pairs: list[tuple[str, str, float]] = []
-    for strict in [True] * cfg.per_persona + [False]:
+    for strict in [True] * per_persona + [False]:
         busy: set[str] = set()
         edges = set()
         for pid in ids:
@@ -240,6 +201,65 @@ def _repair(
             need[y] -= 1
 
 
+def wanted_pairs(cfg: ConverseConfig) -> int | None:
+    """Pairs to plan for `cfg.target`: ceil(target x (1 + reserve_share)); None without one."""
+    if cfg.target is None:
+        return None
+    # rounded first: 10 x 1.1 is 11.000000000000002 in floats, and must plan 11 pairs
+    return math.ceil(round(cfg.target * (1 + cfg.reserve_share), 6))
+
+
+def _plan(
+    ids: list[str], profiles: dict[str, dict[str, Any]], catalog: list[Scenario],
+    cfg: ConverseConfig, rng_key: str,
+) -> tuple[int, list[tuple[str, str, float]], random.Random]:  # fmt: skip
+    """Per-persona rounds, matched triples and the rng to go on drawing scenarios with.
+
+    Without a target: `per_persona` rounds. With one: the fewest rounds whose plan holds
+    `wanted_pairs` (more while a bigger plan still grows, e.g. when some personas fit no
+    scenario), cut to `wanted_pairs` pairs with the fewest appearances per persona.
+    """
+
+    def attempt(rounds: int) -> tuple[int, list[tuple[str, str, float]], random.Random]:
+        rng = random.Random(rng_key)  # each attempt draws the same sequence
+        triples = _match(ids, profiles, catalog, cfg, rng, rounds) if rounds and catalog else []
+        return rounds, triples, rng
+
+    wanted = wanted_pairs(cfg)
+    if wanted is None:
+        return attempt(cfg.per_persona)
+    most = len(ids) - 1 if not cfg.allow_repeat_pairs else math.inf  # partners per persona
+    best = attempt(-(-2 * wanted // len(ids)) if ids else 0)  # ceil(2 x wanted / personas)
+    while 0 < len(best[1]) < wanted and best[0] < most:
+        grown = math.ceil(best[0] * wanted / len(best[1]))
+        bigger = attempt(int(min(max(best[0] + 1, grown), most)))
+        if len(bigger[1]) <= len(best[1]):
+            break
+        best = bigger
+    return best[0], _fewest_appearances(best[1], wanted), best[2]
+
+
+def _fewest_appearances(
+    triples: list[tuple[str, str, float]], wanted: int
+) -> list[tuple[str, str, float]]:
+    """`wanted` triples taken level by level in plan order: first pairs of personas not yet
+    taken, then of personas taken at most once, ... (greedy rounds can strand a persona
+    whose later pair, appended by the leftover pass, a plain cut would lose)."""
+    count: Counter[str] = Counter()
+    kept, left, level = [], list(triples), 0
+    while len(kept) < wanted and left:
+        level += 1
+        rest = []
+        for t in left:
+            if len(kept) < wanted and count[t[0]] < level and count[t[1]] < level:
+                kept.append(t)
+                count.update(t[:2])
+            else:
+                rest.append(t)
+        left = rest
+    return kept
+
+
 def pair_personas(
     personas: pa.Table, cfg: ConverseConfig, *, rng_seed: int,
     scenarios: list[Scenario] | None = None,
@@ -250,7 +270,10 @@ def pair_personas(
     traits, facts).
     Output columns: `PAIRS_SCHEMA` (conversation_id, persona_ids with the first speaker
     first, scenario_id, scenario text, policy, policy_met, pair_score). `dropped` lists
-    personas left short of `per_persona` with reason `no_partner` and how many are missing.
+    personas left short of `per_persona` (with a target: of the rounds the target needs,
+    when the plan falls short of `wanted_pairs`) with reason `no_partner` and how many are
+    missing. `stats` hold `per_persona` (the rounds planned) and, with a target,
+    `pairs_wanted`.
     """
     catalog = scenarios if scenarios is not None else load_scenarios()
     if cfg.scenarios:
@@ -258,8 +281,7 @@ def pair_personas(
     rows = personas.to_pylist()
     profiles = {r["persona_id"]: _profile(r) for r in rows}
     ids = sorted(profiles)
-    rng = random.Random(f"pairing:{rng_seed}:{cfg.pairing}")
-    triples = _match(ids, profiles, catalog, cfg, rng) if cfg.per_persona and catalog else []
+    rounds, triples, rng = _plan(ids, profiles, catalog, cfg, f"pairing:{rng_seed}:{cfg.pairing}")
     used: Counter[str] = Counter()
     seen: Counter[tuple[str, ...]] = Counter()
     out = []
@@ -284,15 +306,17 @@ def pair_personas(
         )
         seen[key] += 1
     count = Counter(pid for a, b, _ in triples for pid in (a, b))
+    wanted = wanted_pairs(cfg)
     short = [
-        {"persona_id": pid, "reason": "no_partner", "missing": cfg.per_persona - count[pid]}
+        {"persona_id": pid, "reason": "no_partner", "missing": rounds - count[pid]}
         for pid in ids
-        if count[pid] < cfg.per_persona
+        if count[pid] < rounds and (wanted is None or len(out) < wanted)
     ]
     dropped = pa.Table.from_pylist(
         short,
         pa.schema([("persona_id", pa.string()), ("reason", pa.string()), ("missing", pa.int64())]),
     )
     stats = {"personas": len(ids), "pairs": len(out), "short_personas": len(short)}
+    stats |= {"per_persona": rounds} | ({} if wanted is None else {"pairs_wanted": wanted})
     stats |= {f"scenario.{k}": v for k, v in sorted(used.items())}
     return PairingResult(pa.Table.from_pylist(out, PAIRS_SCHEMA), dropped, stats)

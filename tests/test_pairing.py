@@ -11,7 +11,7 @@ import pytest
 
 from personafoundry.config import ConverseConfig
 from personafoundry.errors import SeedFileError
-from personafoundry.pairing import Scenario, load_scenarios, pair_personas
+from personafoundry.pairing import Scenario, load_scenarios, pair_personas, wanted_pairs
 
 HOBBIES = ["gardening tomatoes", "chess tournaments", "marathon running", "oil painting"]
 
@@ -140,3 +140,55 @@ def test_shipped_catalog_loads_and_bad_catalog_names_the_entry(tmp_path: Path) -
     bad.write_text('[[scenario]]\nid = "x"\ntitle = "X"\nsetting = "{a} meets {c}."\n')
     with pytest.raises(SeedFileError, match="scenario #1"):
         load_scenarios(bad)
+
+
+def appearances(result) -> Counter[str]:
+    return Counter(pid for ids in result.table["persona_ids"].to_pylist() for pid in ids)
+
+
+@pytest.mark.parametrize(
+    ("target", "reserve_share", "wanted"),
+    [(0, 0.5, 0), (2, 0.5, 3), (10, 0.1, 11), (7, 0.0, 7), (6, 0.5, 9), (4, 2.0, 12)],
+)
+def test_a_target_plans_target_plus_reserve_pairs(target, reserve_share, wanted) -> None:
+    cfg = ConverseConfig(target=target, reserve_share=reserve_share)
+    assert wanted_pairs(cfg) == wanted
+    result = pair_personas(table(8), cfg, rng_seed=4)
+    assert result.table.num_rows == wanted and result.dropped.num_rows == 0
+    pairs = [frozenset(ids) for ids in result.table["persona_ids"].to_pylist()]
+    assert len(set(pairs)) == len(pairs)  # never the same pair twice
+    rounds = -(-2 * wanted // 8)  # ceil: the fewest appearances that hold the pairs
+    assert max(appearances(result).values(), default=0) <= rounds
+    assert result.stats["pairs_wanted"] == wanted and result.stats["per_persona"] == rounds
+
+
+def test_a_target_grows_appearances_only_when_needed() -> None:
+    # per_persona=3 would plan 12 pairs; 3 wanted pairs meet 6 personas once each
+    few = pair_personas(table(8), ConverseConfig(per_persona=3, target=2), rng_seed=1)
+    assert few.table.num_rows == 3 and set(appearances(few).values()) == {1}
+    # 9 wanted pairs of 8 personas: every persona twice, two of them a third time
+    for seed in range(5):
+        more = pair_personas(table(8), ConverseConfig(target=6), rng_seed=seed)
+        assert sorted(Counter(appearances(more).values()).items()) == [(2, 6), (3, 2)]
+
+
+def test_a_target_beyond_the_possible_pairs_reports_who_is_short() -> None:
+    cfg = ConverseConfig(target=10, reserve_share=0)  # 4 personas meet in at most 6 pairs
+    result = pair_personas(table(4), cfg, rng_seed=1)
+    assert result.table.num_rows == 6 and result.stats["pairs_wanted"] == 10
+    assert result.dropped["reason"].to_pylist() == ["no_partner"] * 4
+    assert sum(result.dropped["missing"].to_pylist()) == 2 * (10 - 6)  # appearances
+    repeats = cfg.model_copy(update={"allow_repeat_pairs": True})
+    again = pair_personas(table(4), repeats, rng_seed=1)
+    assert again.table.num_rows == 10 and again.dropped.num_rows == 0
+    assert again.table["conversation_id"].unique().__len__() == 10
+
+
+def test_a_target_gives_more_rounds_to_those_who_can_talk() -> None:
+    """Toddlers fit no scenario: the others meet more often to reach the wanted pairs."""
+    catalog = [Scenario("park", "Park", "{a} and {b} in a park.", min_age=8)]
+    rows = [persona(i, age=2 if i < 4 else 30) for i in range(10)]
+    cfg = ConverseConfig(target=6, reserve_share=0)
+    result = pair_personas(pa.Table.from_pylist(rows), cfg, rng_seed=1, scenarios=catalog)
+    assert result.table.num_rows == 6 and result.dropped.num_rows == 0
+    assert max(appearances(result).values()) == 2  # 6 adults, twice each
