@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from personafoundry.config import RunConfig, load_config, parse_override
 from personafoundry.errors import ConfigError
@@ -15,7 +16,7 @@ def test_demo_config_loads_and_is_frozen():
     cfg = load_config(CONFIGS_DIR / "demo.toml")
     assert isinstance(cfg, RunConfig)
     assert cfg.llm.generator.base_url is None  # the embedded model by default
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.seed = 3  # type: ignore[misc]
 
 
@@ -49,6 +50,8 @@ def test_overrides_apply_on_top_of_file(tmp_path: Path):
         ("", ["llm.generator.max_concurrency=0"], "llm.generator.max_concurrency"),
         ("", ["nosuchsection.x=1"], "nosuchsection: unknown key"),
         ("seed = [\n", [], "not valid TOML"),
+        ("", ["converse.target=-1"], "converse.target"),
+        ("", ["converse.reserve_share=-0.5"], "converse.reserve_share"),
     ],
 )
 def test_bad_config_names_key_and_file(tmp_path: Path, toml, overrides, needle):
@@ -91,3 +94,11 @@ def test_embedded_endpoint_serialises_requests_and_waits_longer():
     assert ep.dialect == "llamacpp" and ep.identity.startswith("embedded:")
     explicit = load_config(None, ["llm.critic.timeout_s=30"])
     assert resolve_embedded("critic", explicit.llm.critic, "u", "m").settings.timeout_s == 30
+
+
+def test_a_conversation_target_is_optional_and_set_like_any_key(tmp_path: Path):
+    path = tmp_path / "run.toml"
+    path.write_text("[converse]\nper_persona = 2\n")
+    assert load_config(path).converse.target is None  # one conversation per planned pair
+    cfg = load_config(path, ["converse.target=40", "converse.reserve_share=0.25"])
+    assert (cfg.converse.target, cfg.converse.reserve_share) == (40, 0.25)

@@ -12,11 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
+import pytest
 from plausible import Plausible
 
 from flows.conversations import conversations_flow
 from personafoundry.checkpoint import RunStore
 from personafoundry.config import RunConfig
+from personafoundry.errors import BudgetExceeded
 from personafoundry.exemplar_pool import shard_generations
 
 DROP_RATE = 0.3
@@ -118,6 +120,23 @@ def test_a_target_is_met_exactly_across_batches_and_the_rest_is_not_needed(
         orchestration={"parallel_shards": 1},
     )  # fmt: skip
     assert tables(other) == before and serial["accepted"] == 6
+
+
+def test_a_budget_stop_names_the_cap_and_the_resumed_run_meets_the_target_the_same_way(
+    prefect_harness, llm_server, make_llm_config, tmp_path
+):
+    llm_server.responder = Plausible(drop_rate=DROP_RATE)
+    converse = {"target": 6, "reserve_share": 1.0}
+    _, straight, _ = run(make_llm_config, 10, converse, output_dir=str(tmp_path / "straight"))
+    budget = {"llm": {"budget": {"max_tokens": 2500}}}  # about two conversations
+    with pytest.raises(BudgetExceeded, match=r"token budget reached.*llm\.budget\.max_tokens"):
+        run(make_llm_config, 10, converse, output_dir=str(tmp_path / "stopped"), **budget)
+    stopped = RunStore.open(tmp_path / "stopped", "talk")
+    done = len(stopped.shard_stats("conversations"))
+    assert 0 < done < len(straight.shard_stats("conversations"))  # stopped between batches
+    stats, resumed, _ = run(make_llm_config, 10, converse, output_dir=str(tmp_path / "stopped"))
+    assert (stats["requested"], stats["accepted"], stats["shortfall"]) == (6, 6, 0)
+    assert tables(resumed) == tables(straight)
 
 
 def read_artifact(key: str) -> str:

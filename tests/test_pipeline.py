@@ -42,6 +42,10 @@ def test_pipeline_release_has_accepted_rows_in_every_table(clean: CleanRun) -> N
     stats = clean.summary["stats"]
     assert stats["personas"]["accepted"] == 6 and stats["conversations"]["accepted"] >= 5
     assert stats["documents"]["accepted"] >= 10
+    talk = stats["conversations"]  # no target: one conversation requested per planned pair
+    assert talk["requested"] == talk["pairing.pairs"] == talk["started"]
+    assert talk["shortfall"] == talk["requested"] - talk["accepted"] == talk["stopped.attempt_cap"]
+    assert talk["unused_pairs"] == talk["stopped.out_of_pairs"] == 0
 
 
 def test_demo_query_answers_one_row_per_persona(clean: CleanRun) -> None:
