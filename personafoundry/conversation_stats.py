@@ -11,7 +11,9 @@ negative), and the `stopped.*` counters say which cap caused a shortfall:
 
 Without a target each pair is one requested conversation, so `shortfall` equals
 `stopped.attempt_cap + stopped.unknown_persona`; with one, `shortfall` equals
-`stopped.out_of_pairs`. Rejected conversations are also counted by reason:
+`stopped.out_of_pairs`. The pairs of a call are `started`, `unused_pairs` (reserves never
+started once the target was met: `dropped` as `not_needed`) and `stopped.unknown_persona`.
+Rejected conversations are also counted by reason:
 `rejected.generator` / `rejected.critics` (was the last round a failed draft or a critic
 rejection) and `rejected_by.<expert>` (each expert that failed the last round, once per
 conversation). `failed.<expert>` counts failed verdicts over every round.
