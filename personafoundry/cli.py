@@ -4,16 +4,30 @@ typer (click underneath) because its `--help` is generated from type hints and
 docstrings, so every subcommand stays documented. Any `PersonaFoundryError` becomes one
 red line and exit code 2 (`--debug` shows the traceback). A rich progress display is
 only used on a TTY; otherwise progress goes to the log.
+
+Decisions (`run --resume RUN_ID`):
+- The run folder is looked up under the output_dir of `--config`/`--set` (default:
+  configs/demo.toml's); a missing folder is an error that names the path and the nearest
+  run ids, so a typo never starts a fresh run under the mistyped id.
+- Without `--config`, the run's recorded `config.json` is the config (with `--set` applied
+  on top), so resuming needs no config file and cannot pick up a different one by accident.
+- A change to the recorded config is allowed only for keys that cannot change a row
+  already checkpointed (`RESUME_FREE_KEYS`: budgets, transport limits, validation and
+  release settings, where the run lives). Any other change is refused with one line
+  listing each changed key (old -> new), rather than resuming into a mix of two configs;
+  allowed changes are listed on stderr. `orchestration` is outside the config hash anyway.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import sys
 import traceback
+from fnmatch import fnmatch
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
@@ -24,7 +38,31 @@ from personafoundry.cli_release import query_command, release_app, shell_command
 from personafoundry.cli_report import report_command
 from personafoundry.errors import PersonaFoundryError
 
+if TYPE_CHECKING:
+    from personafoundry.config import RunConfig
+
 settings.configure()
+
+# Dotted config keys a resume may change: none of them changes a checkpointed row or a
+# cache key (where the run lives, how fast and how long it may run, what gets released).
+RESUME_FREE_KEYS = (
+    "output_dir",
+    "orchestration.*",
+    "llm.budget.*",
+    "llm.*.max_concurrency",
+    "llm.*.timeout_s",
+    "llm.*.max_retries",
+    "llm.*.backoff_base_s",
+    "llm.*.backoff_max_s",
+    "llm.*.breaker_failures",
+    "embedded.n_threads",
+    "embedded.startup_timeout_s",
+    "dedup.workers",
+    "dedup.chunk_rows",
+    "validate.*",
+    "release.*",
+)
+NEAREST_RUNS = 3
 
 app = typer.Typer(
     help="Synthetic persona datasets: census-calibrated personas, generator-critic LLM loops, "
@@ -40,11 +78,11 @@ console = Console(stderr=True)
 STATE = {"debug": False}
 
 ConfigOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--config", "-c", help="TOML run config (default: configs/demo.toml)."),
 ]
 SetOpt = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option(
         "--set", "-s", help="Override a config key, e.g. --set dedup.threshold=0.8 (repeatable)."
     ),
@@ -74,17 +112,22 @@ def run(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     resume: Annotated[
-        Optional[str], typer.Option("--resume", help="Resume this run id (skips finished shards).")
+        str | None,
+        typer.Option(
+            "--resume",
+            help="Resume this run id: skips finished shards; uses the run's recorded config "
+            "unless --config is given; refuses config changes that would change its rows.",
+        ),
     ] = None,
     estimate: Annotated[
         bool, typer.Option("--estimate", help="Price the run from a small preview, then stop.")
     ] = False,
     query: Annotated[
-        Optional[str], typer.Option("--query", help="SQL to run on the release at the end.")
+        str | None, typer.Option("--query", help="SQL to run on the release at the end.")
     ] = None,
 ) -> None:
     """Run the whole pipeline (personas, conversations, documents, dedup, validate, release)."""
-    cfg = _load(config, (set_ or []) + ([f"run_id={json.dumps(resume)}"] if resume else []))
+    cfg = _resume_config(resume, config, set_ or []) if resume else _load(config, set_)
     if estimate:
         from personafoundry.estimate import estimate_run
 
@@ -94,6 +137,109 @@ def run(
 
     summary = pipeline_flow(cfg)
     _print_summary(summary, query)
+
+
+def _resume_config(run_id: str, config: Path | None, overrides: list[str]) -> RunConfig:
+    """The config to resume `run_id` with; see the module docstring."""
+    from personafoundry.config import apply_override, build_config, parse_override
+
+    given = _load(config, overrides)  # --config, or the default: where to look for the run
+    run_dir = Path(given.output_dir) / "runs" / run_id
+    if not run_dir.is_dir():
+        raise PersonaFoundryError(_missing_run(run_id, run_dir))
+    recorded = _recorded_config(run_dir)
+    if recorded is None and config is None:
+        raise PersonaFoundryError(
+            f"run {run_id} has no recorded config at {run_dir / 'config.json'}; "
+            "pass the config it was started with as --config."
+        )
+    if config is None:
+        data = recorded.model_dump(mode="json", by_alias=True)
+        for text in overrides:
+            apply_override(data, *parse_override(text))
+        data["output_dir"] = given.output_dir  # where the run was found
+        cfg = build_config({**data, "run_id": run_id}, f"{run_dir / 'config.json'} + --set")
+        source = "its recorded config.json"
+    else:
+        cfg, source = given.model_copy(update={"run_id": run_id}), f"--config {config}"
+    changes = "no recorded config.json to compare with"
+    if recorded is not None:
+        changed = _changed_keys(recorded, cfg)
+        if blocked := [k for k in changed if not any(fnmatch(k, p) for p in RESUME_FREE_KEYS)]:
+            raise PersonaFoundryError(
+                f"run {run_id} at {run_dir}: the config given changes "
+                f"{_describe(changed, blocked)}, which would change rows already checkpointed; "
+                "resume without those changes, or start a new run without --resume."
+            )
+        changes = f"changed: {_describe(changed, list(changed))}" if changed else "unchanged"
+    typer.echo(f"resuming {run_id} from {run_dir} with {source} ({changes})", err=True)
+    return cfg
+
+
+def _recorded_config(run_dir: Path) -> RunConfig | None:
+    """The config a run folder recorded (`config.json`, written by the pipeline), if any."""
+    from personafoundry.config import build_config
+    from personafoundry.errors import ConfigError
+
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        data, sha256 = record["config"], record["sha256"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ConfigError(
+            f"{path}: not a run config record ({err!r}); pass the run's config as --config."
+        ) from None
+    cfg = build_config(data, str(path))
+    if cfg.config_hash() != sha256:
+        typer.echo(
+            f"warning: {path} hashes differently from its recorded sha256 (edited, or written "
+            "by another personafoundry version); comparing with the config as recorded.",
+            err=True,
+        )
+    return cfg
+
+
+def _missing_run(run_id: str, run_dir: Path) -> str:
+    runs = run_dir.parent
+    ids = []
+    if runs.is_dir():
+        ids = sorted(p.name for p in runs.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not ids:
+        return (
+            f"run {run_id} not found: {runs} holds no runs; pass the run's --config "
+            "(or --set output_dir=...) if it was written elsewhere."
+        )
+    near = difflib.get_close_matches(run_id, ids, n=NEAREST_RUNS, cutoff=0.0)
+    return (
+        f"run {run_id} not found at {run_dir}; nearest run ids: {', '.join(near)} "
+        f"(all {len(ids)}: ls {runs}); check the id or pass the run's --config."
+    )
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, sub in value.items():
+            out.update(_flatten(sub, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def _changed_keys(old: RunConfig, new: RunConfig) -> dict[str, tuple[Any, Any]]:
+    """Dotted keys whose values differ (run_id aside), with (old, new); unset = None."""
+    a, b = (_flatten(c.model_dump(mode="json", by_alias=True, exclude={"run_id"}))
+            for c in (old, new))  # fmt: skip
+    return {k: (a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)}
+
+
+def _describe(changed: dict[str, tuple[Any, Any]], keys: list[str], limit: int = 8) -> str:
+    """`seed (11 -> 12), dedup.threshold (0.5 -> 0.8)`, the first `limit` of `keys`."""
+    parts = [f"{k} ({json.dumps(changed[k][0])} -> {json.dumps(changed[k][1])})"
+             for k in keys[:limit]]  # fmt: skip
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(parts) + more
 
 
 def _print_summary(summary: dict, query: str | None) -> None:
