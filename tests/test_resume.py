@@ -7,11 +7,13 @@ both the killed and the resumed run. Both runs use this session's Prefect server
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sqlite3
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ from personafoundry.checkpoint import RunStore
 from personafoundry.config import build_config
 from personafoundry.paths import PROJECT_ROOT
 
+log = logging.getLogger(__name__)
 LATENCY_S = 0.05  # long enough that a stage spans many requests, short enough for a test
 
 
@@ -73,6 +76,21 @@ def assert_same_release(rows: dict[str, list[dict]], clean: CleanRun) -> None:
 
 
 def test_sigkill_mid_stage_then_resume_loses_nothing_and_repays_nothing(clean, tmp_path):
+    """A run killed between two conversation shards resumes to the clean run's tables, and
+    the test server never sees a request twice for the same cache key, except a request
+    that was in flight at the kill, at most once more.
+
+    Why that exception is the truthful limit: the client pays for (caches) a reply only once
+    it has read it whole, and SIGKILL gives it no chance to finish. A request is therefore
+    in one of three states at the kill, told apart by the cache and the server's spans:
+    - answered and cached (its key is in the cache): paid, and it must never be sent again;
+    - answered by the server but never cached (the reply was in transit or being parsed,
+      `lost_at_kill`): unpaid from the client's view, so the resume asks again;
+    - not answered yet (its server span had not ended, `in_flight_at_kill`): unpaid too.
+    So: no cached key is sent again, each unpaid request at most once more, nothing else
+    is duplicated (neither attempt sends a key twice), and the unanswered ones never exceed
+    the client's concurrency cap (a request holds a slot until its reply is read).
+    """
     server = LlmServer(LATENCY_S, models=[MODEL]).start()
     try:
         # One shard in flight at a time, so "a shard committed, the next under way" is a real
@@ -99,6 +117,7 @@ def test_sigkill_mid_stage_then_resume_loses_nothing_and_repays_nothing(clean, t
                         break
                 assert trip.reached.is_set(), "the run never reached a second conversations shard"
                 os.kill(child.pid, signal.SIGKILL)
+                killed_at = time.monotonic()  # the killed child runs no code after this
             finally:
                 child.wait(timeout=60)
         assert child.returncode == -signal.SIGKILL
@@ -107,22 +126,42 @@ def test_sigkill_mid_stage_then_resume_loses_nothing_and_repays_nothing(clean, t
         assert 0 < committed < clean.summary["stats"]["conversations"]["shards"], committed
         assert not (tmp_path / "outputs" / "releases").exists()
         paid_before = cached_keys(tmp_path / "outputs" / "cache" / "responses.sqlite")
-        received_before = len(server.requests)
+        sent_before = [cache_key_of(p, server.base_url) for p in server.requests]
+        assert len(set(sent_before)) == len(sent_before), "the killed run sent a key twice"
+        assert paid_before <= set(sent_before)  # every cached reply was asked of this server
+        unpaid = set(sent_before) - paid_before
+        answered = answered_by(server, killed_at)
+        assert len(paid_before) <= answered  # a reply is cached only after the server answered
+        in_flight_at_kill, lost_at_kill = len(sent_before) - answered, answered - len(paid_before)
+        cap = build_config(data).llm.generator.max_concurrency  # critic: same endpoint and cap
+        assert in_flight_at_kill <= cap, (in_flight_at_kill, cap)
 
         resumed = run_cli("run", "--config", str(config), "--resume", run_id)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert "already done, skipped" in resumed.stderr  # committed shards were not redone
 
-        after = server.requests[received_before:]
-        repaid = [p for p in after if cache_key_of(p, server.base_url) in paid_before]
-        assert repaid == [], "a request whose reply was already paid for was sent again"
-        # Only requests in flight at the kill (sent, never answered) may be sent twice.
-        assert server.count_duplicates() <= received_before - len(paid_before)
+        sent_after = [cache_key_of(p, server.base_url) for p in server.requests[len(sent_before) :]]
+        assert [k for k in sent_after if k in paid_before] == [], "a paid request was sent again"
+        assert len(set(sent_after)) == len(sent_after), "the resumed run sent a key twice"
+        resent = [k for k in sent_after if k in unpaid]
+        counts = {"resent": len(resent), "in_flight_at_kill": in_flight_at_kill,
+                  "lost_at_kill": lost_at_kill, "unpaid": len(unpaid)}  # fmt: skip
+        log.info("resume after SIGKILL: %s", counts)  # shown with -o log_cli=true
+        assert len(resent) <= in_flight_at_kill + lost_at_kill == len(unpaid), counts
+        assert server.count_duplicates() == len(resent), counts  # no other duplicate at all
         release = tmp_path / "outputs" / "releases" / "small" / "1.0.0"
         assert_same_release(release_rows(release), clean)
         assert not server.errors, server.errors
     finally:
         server.stop()
+
+
+def answered_by(server: LlmServer, moment: float) -> int:
+    """How many chat requests the server had finished answering by `moment` (monotonic).
+
+    From the server's request spans (start, end of each handler; same clock, same process).
+    """
+    return sum(1 for _, end in list(server._spans) if end <= moment)
 
 
 def test_budget_cap_stops_cleanly_and_a_higher_cap_finishes_the_run(clean, tmp_path):
@@ -141,9 +180,14 @@ def test_budget_cap_stops_cleanly_and_a_higher_cap_finishes_the_run(clean, tmp_p
         assert not (tmp_path / "outputs" / "releases").exists()
         received = len(server.requests)
 
-        more = f"llm.budget.max_tokens={cap * 10}"
-        resumed = run_cli("run", "--config", str(config), "--resume", run_id, "--set", more)
+        # no --config: the run's recorded config, with the one change a resume may make here
+        more = ["--set", f"llm.budget.max_tokens={cap * 10}"]
+        where = ["--set", f"output_dir={tmp_path / 'outputs'}"]
+        resumed = run_cli("run", "--resume", run_id, *where, *more)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert f"with its recorded config.json (changed: llm.budget.max_tokens ({cap} -> " in (
+            resumed.stderr
+        )
         assert len(server.requests) > received
         release = tmp_path / "outputs" / "releases" / "small" / "1.0.0"
         assert_same_release(release_rows(release), clean)
