@@ -49,6 +49,7 @@ from personafoundry.persona_critics import (
     classify_statement,
     persona_experts,
     seed_conflicts,
+    tidy_candidate,
     validity_years,
 )
 from personafoundry.persona_fill import reference_year, sample_name, sample_traits
@@ -85,6 +86,15 @@ OUTPUT_FIELDS = (
     ("prompt_version", pa.string()),
 )
 NARRATIVE_SENTENCES = (4, 6)  # a list in the schema: the grammar then forces 4+ sentences
+# Grammar guides (JSON schema `pattern`, which llama.cpp, vLLM and OpenAI decode under): a
+# fact is one first-person sentence, a narrative sentence opens in the first person or
+# with a time or place. Sent to the endpoint only, not validated on the reply: the `ledger`
+# gate judges, so an endpoint that ignores patterns gets the same verdicts.
+FACT_PATTERN = r"^(I|My|I'm|I've|I'd) [^.;!?\"\\\n]+[.]$"
+SENTENCE_PATTERN = (
+    r"^(I|My|I'm|I've|I'd|We|Our|On|At|In|After|Every|Most|When|Since|Last|Each|This|Today)"
+    r" [^\"\\\n]+$"
+)
 # max_tokens of a draft = NARRATIVE_TOKENS + TOKENS_PER_FACT x facts_max (890 at the default
 # 14), sent per request, so it does not depend on the endpoint's max_tokens. Measured on the
 # embedded 0.5B model (JSON grammar): a 4-sentence narrative + 10 facts took 390 completion
@@ -118,16 +128,54 @@ def draft_model(facts_min: int, facts_max: int) -> type[BaseModel]:
     fact = create_model(
         "FactDraft",
         category=(Literal[categories], ...),  # type: ignore[valid-type]
-        statement=(str, ...),
+        statement=(str, Field(json_schema_extra={"pattern": FACT_PATTERN})),
     )
     return create_model(
         "PersonaDraft",
         narrative=(
             list[str],
-            Field(min_length=NARRATIVE_SENTENCES[0], max_length=NARRATIVE_SENTENCES[1]),
+            Field(
+                min_length=NARRATIVE_SENTENCES[0],
+                max_length=NARRATIVE_SENTENCES[1],
+                json_schema_extra={"items": {"type": "string", "pattern": SENTENCE_PATTERN}},
+            ),
         ),
-        facts=(list[fact], Field(min_length=facts_min, max_length=facts_max)),  # type: ignore[valid-type]
+        facts=(
+            list[fact],  # type: ignore[valid-type]
+            Field(
+                min_length=facts_min,
+                max_length=facts_max,
+                # the grammar asks for every slot, the reply may hold facts_min..facts_max
+                json_schema_extra={
+                    "prefixItems": fact_slots(facts_max),
+                    "items": False,
+                    "minItems": facts_max,
+                },
+            ),
+        ),
     )
+
+
+def fact_slots(count: int) -> list[dict[str, Any]]:
+    """Grammar guide for the ledger: `count` facts, the categories in turn, one per slot.
+
+    Told only "10 to 14 facts", the 0.5B model wrote the minimum and repeated itself; a
+    category per slot gives each fact a topic, and asking for the maximum leaves
+    `tidy_candidate` room to leave out bad ones. Replies are still validated against the
+    plain list (any order, `facts_min` to `facts_max`).
+    """
+    categories = list(load_categories()[0])
+    return [
+        {
+            "type": "object",
+            "properties": {
+                "category": {"const": categories[i % len(categories)]},
+                "statement": {"type": "string", "pattern": FACT_PATTERN},
+            },
+            "required": ["category", "statement"],
+        }
+        for i in range(count)
+    ]
 
 
 def item_seed(rng_seed: int, persona_id: str, purpose: str) -> int:
@@ -158,6 +206,7 @@ class _Done:
     reason: str | None
     reviews: list[dict[str, Any]]
     rounds: int = 0
+    tidied: tuple[str, ...] = ()  # left out of the accepted draft (`tidy_candidate`)
 
 
 async def enrich_personas(
@@ -205,6 +254,8 @@ async def enrich_personas(
         "rounds": sum(d.rounds for d in done),
         "seed": sum(r.get("source") == "seed" for r in rows),
         "generator_failures": sum(r["expert"] == "generator" for r in reviews),
+        "facts_tidied": sum(not t.startswith("narrative: ") for d in done for t in d.tidied),
+        "narrative_sentences_cut": sum(t.startswith("narrative: ") for d in done for t in d.tidied),
         "calls": int(
             after["requests"] + after["cache_hits"] - before["requests"] - before["cache_hits"]
         ),
@@ -305,15 +356,21 @@ async def _enrich_one(
     spec = LoopSpec(
         "persona", persona_experts(judges=cfg.llm_judges), cfg.max_rounds, model, version, seed
     )
-    outcome = await refine(pid, context, _generator(row, cfg, llm, seeds, seed), spec, llm)
+    generate = _generator(row, cfg, llm, context, seed)
+    outcome = await refine(pid, context, generate, spec, llm)
     accepted = _accepted_row(row, outcome, model, version, rng_seed) if outcome.accepted else None
-    return _Done(pid, accepted, outcome.reason, outcome.reviews, outcome.rounds)
+    tidied = outcome.candidate.dropped if accepted and outcome.candidate else ()
+    return _Done(pid, accepted, outcome.reason, outcome.reviews, outcome.rounds, tidied)
 
 
 def _generator(
-    row: dict[str, Any], cfg: PersonasConfig, llm: LlmClient, seeds: tuple[str, ...], seed: int
+    row: dict[str, Any], cfg: PersonasConfig, llm: LlmClient, context: PersonaContext, seed: int
 ):
-    """The loop's `generate(feedback, round)`: revisions add the critique to the prompt."""
+    """The loop's `generate(feedback, round)`: revisions add the critique to the prompt.
+
+    Each draft is tidied (`tidy_candidate`) before the critics see it.
+    """
+    seeds = context.seed_sentences
     base = generator_messages(row, cfg.facts_min, cfg.facts_max, seeds)
     schema = draft_model(cfg.facts_min, cfg.facts_max)
     max_tokens = NARRATIVE_TOKENS + TOKENS_PER_FACT * cfg.facts_max
@@ -325,7 +382,8 @@ def _generator(
         )
         if not result.ok or result.value is None:
             return result  # type: ignore[return-value]
-        return replace(result, value=to_candidate(result.value, seeds))  # type: ignore[arg-type]
+        candidate = tidy_candidate(to_candidate(result.value, seeds), context)
+        return replace(result, value=candidate)  # type: ignore[arg-type]
 
     return generate
 

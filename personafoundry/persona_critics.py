@@ -43,6 +43,7 @@ DUPLICATE_JACCARD = 0.7
 MIN_CONCRETE_SHARE = 0.4
 INCOME_FACTOR = 2.5
 AGE_TOLERANCE = 1
+MIN_NARRATIVE_SENTENCES = 3  # `tidy_candidate` never cuts a narrative below this
 MAX_PROBLEMS = 6  # feedback a small model can act on; the rest waits for the next round
 JUDGE_PASS_SCORE = 3
 
@@ -69,14 +70,22 @@ _LIVE_RE = _ci(r"\bI(?: currently| now)? (?:live|am living|'m living|reside) in 
 _NAME_RE = re.compile(r"\b[Mm]y name is ([A-Z][\w'-]*)")
 _WORKS_NOW = _ci(
     r"\b(I work (?:as|at|for|in)|I(?:'m| am) employed|my (?:current )?(?:job|boss|employer|"
-    r"coworkers?|paycheck)\b|I(?:'m| am) (?:a|an) (?:full|part)-time (?!student))"
+    r"coworkers?|paycheck|salary|wages?)\b|I(?:'m| am) (?:a|an) (?:full|part)-time (?!student)|"
+    r"I (?:have|hold|got) (?:a|an) (?:new |full-time |part-time |steady )?job\b)"
 )
 _NOT_WORKING = _ci(r"\bI(?:'m| am) (?:retired|unemployed|out of work|jobless)\b")
 _HAS_SPOUSE = _ci(r"\b(my (?:wife|husband|spouse)\b|I(?:'m| am) (?:happily )?married\b)")
 _NO_SPOUSE = _ci(r"\b(I(?:'m| am) (?:single|unmarried|divorced|widowed)|never (?:been )?married)\b")
 _MINOR_RULES = (  # (age below which it is a problem, regex, what to say)
     (16, _ci(r"\bI (?:drive|own a car)\b|\bmy (?:car|truck)\b"), "drives"),
-    (18, _ci(r"\bmy (?:son|daughter|kids|children|grandchild\w*)\b"), "has children"),
+    (
+        18,
+        _ci(
+            r"\bmy (?:son|daughter|kids|children|grandchild\w*)\b|\bI have (?:a|an|one|two|"
+            r"three|four|\d+) (?:\w+ )?(?:child|children|kids?|sons?|daughters?|babies|baby)\b"
+        ),
+        "has children",
+    ),
     (
         18,
         _ci(
@@ -156,6 +165,7 @@ class PersonaCandidate:
 
     narrative: str
     facts: tuple[Fact, ...]
+    dropped: tuple[str, ...] = ()  # facts and narrative sentences `tidy_candidate` left out
 
 
 @dataclass(frozen=True)
@@ -271,6 +281,68 @@ def _fact_problems(
     if any(p.search(text) for p in _GENERIC):
         out.append(f"{text!r} is generic; state something concrete and checkable")
     return out
+
+
+def tidy_candidate(candidate: PersonaCandidate, context: PersonaContext) -> PersonaCandidate:
+    """The draft without the generated facts the gates would reject one by one.
+
+    A ledger is a list of atomic facts, so a bad fact can be left out instead of sending
+    the whole draft back: a fact with a style problem, a repeat of an earlier fact or of
+    the prompt's example, or one that contradicts the skeleton. Facts are dropped in order
+    while more than `facts_min` remain, so the gates still see, and reject, a draft with
+    too many bad facts. Narrative sentences that contradict the skeleton are cut the same
+    way (`_tidy_narrative`); seed facts are never touched. The gates then judge what is
+    left with unchanged rules; `dropped` keeps what was left out (narrative sentences
+    prefixed "narrative: ").
+    """
+    categories, _ = load_categories()
+    birth = context.reference_year - int(context.profile["age"])
+    kept: list[Fact] = []
+    dropped: list[str] = []
+    room = sum(not f.seed for f in candidate.facts) - context.facts_min
+    seen = list(_example_words())
+    for fact in candidate.facts:
+        words = _words(fact.statement)
+        repeat = bool(words) and any(
+            len(words & other) / len(words | other) >= DUPLICATE_JACCARD for other in seen
+        )
+        current = fact.valid_to is None  # a past fact may name another state or job
+        bad = (
+            repeat
+            or _fact_problems(fact, categories, birth, context)
+            or (
+                current
+                and demographic_conflicts([fact.statement], context.profile, context.reference_year)
+            )
+        )
+        if bad and not fact.seed and room > 0:
+            dropped.append(fact.statement)
+            room -= 1
+            continue
+        kept.append(fact)
+        seen.append(words)
+    narrative, cut = _tidy_narrative(candidate.narrative, context)
+    if not dropped and not cut:
+        return candidate
+    return PersonaCandidate(narrative, tuple(kept), tuple(dropped) + cut)
+
+
+def _tidy_narrative(narrative: str, context: PersonaContext) -> tuple[str, tuple[str, ...]]:
+    """The narrative without sentences that contradict the skeleton (a job for a child).
+
+    The first sentence (the given opener with the name) stays, and so do at least
+    `MIN_NARRATIVE_SENTENCES`: a narrative cut shorter goes to the gates as written.
+    """
+    sentences = [t for t in re.split(r"(?<=[.!?])\s+", narrative) if t.strip()]
+    room = len(sentences) - MIN_NARRATIVE_SENTENCES
+    kept, cut = sentences[:1], []
+    for sentence in sentences[1:]:
+        if room > 0 and demographic_conflicts([sentence], context.profile, context.reference_year):
+            cut.append(f"narrative: {sentence}")
+            room -= 1
+        else:
+            kept.append(sentence)
+    return " ".join(kept), tuple(cut)
 
 
 def _has_two_sentences(text: str) -> bool:

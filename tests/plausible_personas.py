@@ -217,6 +217,9 @@ def narrative(user: str, who: Who, rng: random.Random, wrong_age: bool) -> list[
         # not 58: the example person's age, which the ledger expert flags as a copy
         wrong = who.age + (12 if who.age + 12 != 58 else 14)
         opener = opener.replace(f"I am {who.age} years", f"I am {wrong} years")
+        # one sentence with the name: `tidy_candidate` never cuts the opening sentence, so
+        # only a revision fixes the age
+        opener = opener.replace(". I am", ", and I am", 1)
     parts = [opener]
     if who.job:
         job = job_words(who.job)

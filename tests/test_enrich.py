@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,8 @@ GOOD = {
 }  # fmt: skip
 BAD_AGE = {
     **GOOD,
-    "narrative": [GOOD["narrative"][0].replace("I am 34", "I am 52"), *GOOD["narrative"][1:]],
+    # in the opener, which `tidy_candidate` never cuts: only a revision can fix it
+    "narrative": ["My name is Maria Lopez and I am 52 years old.", *GOOD["narrative"][1:]],
 }
 JUDGE_OK = {"feedback": "no contradictions", "score": 4}
 
@@ -266,8 +268,9 @@ def test_prompts_ask_for_the_configured_fact_count_and_guard_stereotypes(llm_ser
     run(cfg, tmp_path, skeletons(MARIA))
     payload = next(p for p in llm_server.requests if schema_name(p) == "PersonaDraft")
     schema = payload["response_format"]["json_schema"]["schema"]
+    # the grammar asks for all 8 slots (room for `tidy_candidate`); GOOD's 6 facts pass
     assert (schema["properties"]["facts"]["minItems"], schema["properties"]["facts"]["maxItems"]) \
-        == (4, 8)  # fmt: skip
+        == (8, 8)  # fmt: skip
     text = json.dumps(payload["messages"])
     assert "4 to 8 short first-person facts" in text and "race, ethnicity or sex" in text
 
@@ -314,7 +317,7 @@ def test_default_ledger_is_10_to_14_facts_within_the_token_budget(
     result = run(cfg, tmp_path, skeletons(MARIA))
     payload = next(p for p in llm_server.requests if schema_name(p) == "PersonaDraft")
     facts = payload["response_format"]["json_schema"]["schema"]["properties"]["facts"]
-    assert (facts["minItems"], facts["maxItems"]) == (10, 14)
+    assert (facts["minItems"], facts["maxItems"]) == (14, 14)  # the grammar fills every slot
     assert payload["max_tokens"] >= 45 * 14  # room for the longest ledger
     # GOOD has 6 facts: the reply fails the 10-14 schema and is recorded, not accepted
     assert result.table.num_rows == 0
@@ -330,3 +333,26 @@ def test_llm_judges_can_be_switched_off(llm_server, make_llm_config, tmp_path):
         "ledger", "demographics"
     ]  # fmt: skip
     assert all(schema_name(p) == "PersonaDraft" for p in llm_server.requests)
+
+
+def test_draft_is_tidied_and_the_grammar_is_guided_by_slots_and_patterns(llm_server, cfg, tmp_path):
+    repeat = {"category": "hobbies", "statement": "I paint watercolors of Texas bluebonnets."}
+    elsewhere = {"category": "location", "statement": "I live in Tulsa, Oklahoma."}
+    draft = {**GOOD, "facts": [*GOOD["facts"], repeat, elsewhere]}
+    llm_server.responder = Script(PersonaDraft=[draft], JudgeReply=[JUDGE_OK])
+    result = run(cfg, tmp_path, skeletons(MARIA))
+    assert result.stats["accepted"] == 1 and result.stats["facts_tidied"] == 2
+    statements = [f["statement"] for f in result.table.to_pylist()[0]["facts"]]
+    assert statements == [f["statement"] for f in GOOD["facts"]]  # first copy kept, in order
+    payload = next(p for p in llm_server.requests if schema_name(p) == "PersonaDraft")
+    schema = payload["response_format"]["json_schema"]["schema"]
+    slots = schema["properties"]["facts"]["prefixItems"]  # one category per slot, 8 slots
+    assert [slot["properties"]["category"]["const"] for slot in slots][:3] == [
+        "family", "work", "health"
+    ] and len(slots) == 8  # fmt: skip
+    fact_pattern = slots[0]["properties"]["statement"]["pattern"]
+    assert all(re.match(fact_pattern, f["statement"]) for f in GOOD["facts"][1:])
+    assert not re.match(fact_pattern, "Maria works nights. She likes it.")
+    sentence = schema["properties"]["narrative"]["items"]["pattern"]
+    assert all(re.match(sentence, s) for s in GOOD["narrative"])
+    assert not re.match(sentence, "Maria Lopez's work includes nursing.")

@@ -15,6 +15,7 @@ from personafoundry.persona_critics import (
     classify_statement,
     persona_experts,
     seed_conflicts,
+    tidy_candidate,
     validity_years,
 )
 from personafoundry.persona_prompts import load_categories, render_profile
@@ -80,6 +81,10 @@ def test_consistent_personas_pass_both_gates(profile):
         (CHILD, "My wife Sara bakes bread every Sunday.", "gives me a spouse"),
         (CHILD, "I drive my dad's Ford pickup to school.", "too young for that (drives)"),
         (CHILD, "My daughter Emma is 3 years old.", "too young for that (has children)"),
+        # seen on the embedded model (a 15-year-old's accepted ledger, session 5)
+        (CHILD, "I have a job as a data analyst at a tech company.", "says I have a job"),
+        (CHILD, "My salary is $25,000 per year.", "says I have a job"),
+        (CHILD, "I have one child, who is my sister Ana.", "too young for that (has children)"),
         (RETIREE, "My boss at the Ford plant calls me daily.", "says I have a job"),
         (RETIREE, "My wife Linda cooks pot roast on Sundays.", "gives me a spouse"),
     ],
@@ -99,6 +104,8 @@ def test_demographic_conflicts_are_named(profile, statement, expected):
         (ADULT, "I spent 12 years at St. David's Medical Center."),
         (ADULT, "My late mother taught me to sew in 1998."),
         (CHILD, "My mom works as a dentist in Dayton."),  # a parent's job
+        (CHILD, "I have a pet hamster named Biscuit."),  # "I have a ..." that is no child
+        (ADULT, "I have two kids, Mateo and Lucia."),  # an adult may have children
         (RETIREE, "My late wife Ruth loved Patsy Cline records."),  # widowed: a late spouse
         (RETIREE, "I worked as a diesel mechanic at Ford for 40 years."),  # a past job
     ],
@@ -231,3 +238,45 @@ def test_opener_shaped_like_the_example_is_not_a_copy():
     )
     ledger, _ = judge({**ADULT, "age": 58}, narrative=narrative)
     assert not any("copies" in p for p in ledger), ledger
+
+
+def test_tidy_leaves_out_bad_facts_while_the_ledger_keeps_its_minimum():
+    bad = (
+        "Maria Lopez works at the hospital.",  # third person
+        "My brother Omar runs a bakery in Tucson.",  # repeats the first good fact
+        "I live in Denver, Colorado.",  # contradicts the skeleton (Texas)
+        "I drive a 2014 Honda Civic.",  # copies the prompt's example
+    )
+    seed = "I was a lifeguard in Galveston."
+    facts = (Fact("history", seed, seed=True), *(Fact("history", s) for s in (*GOOD_FACTS, *bad)))
+    candidate = PersonaCandidate(NARRATIVES["Maria Lopez"], facts)
+    context = PersonaContext(ADULT, 4, 8, 2023, render_profile(ADULT), (seed,))
+    tidied = tidy_candidate(candidate, context)
+    assert [f.statement for f in tidied.facts] == [seed, *GOOD_FACTS]
+    assert tidied.dropped == bad and tidied.narrative == candidate.narrative
+    assert check_ledger(tidied, context) == [] and check_demographics(tidied, context) == []
+    # no room below the minimum: only the first bad fact goes, the gates reject the rest
+    tight = PersonaContext(ADULT, 7, 8, 2023, render_profile(ADULT), (seed,))
+    kept = tidy_candidate(candidate, tight)
+    assert kept.dropped == bad[:1] and len([f for f in kept.facts if not f.seed]) == 7
+    assert check_ledger(kept, tight) and check_demographics(kept, tight)
+    clean = PersonaCandidate(candidate.narrative, facts[:5])
+    assert tidy_candidate(clean, context) is clean
+
+
+def test_tidy_cuts_narrative_sentences_that_contradict_the_skeleton_but_keeps_the_opener():
+    narrative = (
+        "My name is Leo Park. I work as a software developer at Google. I am in fourth "
+        "grade at Maple Elementary in Columbus. I love Lego spaceships. My sister Mina "
+        "plays chess with me after school."
+    )
+    facts = tuple(Fact("hobbies", s) for s in GOOD_FACTS)
+    context = PersonaContext(CHILD, 4, 8, 2023, render_profile(CHILD))
+    tidied = tidy_candidate(PersonaCandidate(narrative, facts), context)
+    assert tidied.dropped == ("narrative: I work as a software developer at Google.",)
+    assert tidied.narrative.startswith("My name is Leo Park. I am in fourth grade")
+    assert check_demographics(tidied, context) == []
+    # never below MIN_NARRATIVE_SENTENCES: a short narrative goes to the gates as written
+    short = "My name is Leo Park. I work as a software developer. I like Lego."
+    kept = tidy_candidate(PersonaCandidate(short, facts), context)
+    assert kept.narrative == short and check_demographics(kept, context)
