@@ -67,10 +67,18 @@ def run_tables(store: RunStore) -> dict:
     return tables
 
 
+RUN_CALIBRATION = {  # run folder file -> release path (`flows/personas.py` writes them)
+    "calibration_sampled.json": "calibration/sampled_skeletons.json",
+    "calibration_sampled.md": "calibration/sampled_skeletons.md",
+}
+
+
 def index_files(store: RunStore) -> dict[str, bytes]:
-    """The run's dedup index, shipped with the release so the next version dedups against it."""
-    path = store.root / INDEX_FILE
-    return {INDEX_FILE: path.read_bytes()} if path.exists() else {}
+    """Run files shipped with the release: the dedup index (the next version dedups against
+    it) and the calibration of the sampled skeletons (there even when nothing was accepted)."""
+    files = {INDEX_FILE: INDEX_FILE, **RUN_CALIBRATION}
+    return {rel: (store.root / name).read_bytes() for name, rel in files.items()
+            if (store.root / name).exists()}  # fmt: skip
 
 
 @flow(name="personafoundry-release")

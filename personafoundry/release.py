@@ -256,6 +256,17 @@ def cut_release(
     )
 
 
+def calibration_note(census: dict[str, Any]) -> str:
+    """`validation/calibration.md` of a release without census personas to compare."""
+    why = census.get("note") or "no census personas"
+    return (
+        "# Census calibration report\n\n"
+        f"Not computed for this release: {why} (census gate: {census.get('status')}).\n"
+        "The calibration of the skeletons the run sampled, before enrichment, is in "
+        "`calibration/sampled_skeletons.md` when the release was cut from a run folder.\n"
+    )
+
+
 def _publish(tmp: Path, final: Path, name: str, version: str) -> None:
     try:
         os.rename(tmp, final)
@@ -292,6 +303,8 @@ def _write_release(
         _write_text(tmp / "validation" / "calibration.json", calibration)
         markdown = CalibrationReport(report.census["report"]).to_markdown()
         _write_text(tmp / "validation" / "calibration.md", markdown)
+    else:  # no census personas (none accepted, or seeds only): say so instead of omitting it
+        _write_text(tmp / "validation" / "calibration.md", calibration_note(report.census))
     _write_text(tmp / "views.sql", views_sql(names))
     for rel, content in extra_files.items():
         _write_text(tmp / _safe_relpath(rel), content)

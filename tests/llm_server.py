@@ -457,6 +457,10 @@ class LlmServer:
         }
         return web.json_response(stats)
 
+    def spans(self) -> list[tuple[float, float]]:
+        """(start, end) on time.monotonic() of every finished chat request, in end order."""
+        return list(self._spans)  # a copy: handlers append from the server's thread
+
     def in_flight_per_second(self) -> list[float]:
         """Mean requests in flight in each second since the first request arrived."""
         spans = list(self._spans)

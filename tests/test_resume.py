@@ -161,7 +161,7 @@ def answered_by(server: LlmServer, moment: float) -> int:
 
     From the server's request spans (start, end of each handler; same clock, same process).
     """
-    return sum(1 for _, end in list(server._spans) if end <= moment)
+    return sum(1 for _, end in server.spans() if end <= moment)
 
 
 def test_budget_cap_stops_cleanly_and_a_higher_cap_finishes_the_run(clean, tmp_path):
