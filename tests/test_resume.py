@@ -108,9 +108,9 @@ def test_sigkill_mid_stage_then_resume_loses_nothing_and_repays_nothing(clean, t
         drafts = {"TurnReply", "OneCallReply"}  # either generation mode's requests
         trip = Tripwire(Plausible(reject_rate=REJECT_RATE), drafts, first_shard)
         server.responder = trip
-        with open(tmp_path / "killed.log", "w") as log:
+        with open(tmp_path / "killed.log", "w") as killed_log:
             child = subprocess.Popen([*CLI, "run", "--config", str(config)], env=cli_env(),
-                                     cwd=PROJECT_ROOT, stdout=log, stderr=log)  # fmt: skip
+                                     cwd=PROJECT_ROOT, stdout=killed_log, stderr=killed_log)  # fmt: skip
             try:
                 for _ in range(600):  # stop waiting as soon as the child ends on its own
                     if trip.reached.wait(timeout=1) or child.poll() is not None:
