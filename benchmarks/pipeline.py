@@ -74,8 +74,8 @@ def bench_config(base_url: str, out: Path, size: dict[str, int], args: argparse.
             "critic": {**endpoint, "temperature": 0.0, "max_tokens": 300},
         },
         "personas": {"census_count": personas},
-        # each conversation has two speakers: per_persona = 2 x conversations / personas
-        "converse": {"per_persona": round(2 * size["conversations"] / personas)},
+        # exactly this many accepted conversations (converse.target; reserve pairs unused)
+        "converse": {"target": size["conversations"]},
         "documents": {"per_persona": round(size["documents"] / personas)},
         "validate": {"conditioned": personas < 200},  # the census gate needs 200 rows
         "release": {"name": "bench", "version": "1.0.0"},
