@@ -147,7 +147,7 @@ def _match(
             free = [q for q in ids if q != pid and need[q] > 0] if need[pid] else []
             if len(free) > MAX_CANDIDATES:  # bound the O(n^2) scan on large tables
                 free = rng.sample(free, MAX_CANDIDATES)
-            edges |= {tuple(sorted((pid, q))) for q in free if allowed(pid, q)}
+            edges |= {_pk(pid, q) for q in free if allowed(pid, q)}
         # greedy matching: best-scored edges first, each persona once per strict round
         # sorted(edges) first: key() draws tie-breaks from rng, and set order varies by process
         for a, b in sorted(sorted(edges), key=lambda e: key(*e), reverse=True):
