@@ -45,7 +45,12 @@ def planned_items(cfg: RunConfig) -> dict[str, int]:
     personas = cfg.personas.census_count + seeds
     return {
         "personas": personas,
-        "conversations": personas * cfg.converse.per_persona // 2,
+        # a target asks for exactly that many accepted ones; else one per planned pair
+        "conversations": (
+            cfg.converse.target
+            if cfg.converse.target is not None
+            else personas * cfg.converse.per_persona // 2
+        ),
         "documents": personas * cfg.documents.per_persona,
     }
 

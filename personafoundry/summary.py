@@ -99,7 +99,8 @@ def pairing_counts(stats: dict[str, Any], dropped: pa.Table | None) -> dict[str,
     """Pairing counters for the conversations summary, from the `pairs` checkpoint.
 
     `short_personas` were left short of `per_persona` partners (`no_partner` rows of the
-    pairs' `dropped` part); `missing_conversations` is how many conversations they lack.
+    pairs' `dropped` part); `missing_conversations` sums what each of them lacks, so a
+    missing pair of two short personas counts twice.
     """
     short = dropped.num_rows if dropped is not None else 0
     missing = sum(dropped.column("missing").to_pylist()) if short else 0
