@@ -63,6 +63,8 @@ PROMPTS = [
     "Describe a bus driver in Chicago who is studying to become an electrician.",
     "Describe a single mother in Arizona who runs a small bakery.",
 ]
+
+
 class Profile(BaseModel):
     """The structured reply both sides are constrained to."""
 

@@ -26,9 +26,9 @@ from pydantic import BaseModel, Field
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from personafoundry.cache import ResponseCache  # noqa: E402
-from personafoundry.config import LlmEndpoint  # noqa: E402
-from personafoundry.llm import Endpoint, LlmClient  # noqa: E402
+from personafoundry.cache import ResponseCache
+from personafoundry.config import LlmEndpoint
+from personafoundry.llm import Endpoint, LlmClient
 
 
 class Verdict(BaseModel):

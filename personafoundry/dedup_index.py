@@ -135,7 +135,9 @@ def compatible_index(index: DedupIndex, cfg: DedupConfig) -> DedupIndex:
     return DedupIndex(want, entries)
 
 
-def prior_index(run_dir: Path, releases_root: Path, name: str, cfg: DedupConfig) -> DedupIndex | None:
+def prior_index(
+    run_dir: Path, releases_root: Path, name: str, cfg: DedupConfig
+) -> DedupIndex | None:
     """The index a run's next dedup call starts from, or None for a first release.
 
     The run's own index (written by an earlier dedup call of this run) wins; otherwise the

@@ -33,13 +33,25 @@ def endpoints_for(cfg: RunConfig) -> dict:
     return {role: resolve_remote(role, getattr(cfg.llm, role)) for role in ("generator", "critic")}
 
 
-def call(cfg: RunConfig, tmp_path: Path, *, schema=Owner, seed=1, budget=None, prices=None,
-         run_id="run-a", messages=MESSAGES, check=None, times=1) -> tuple[list[LlmResult], dict]:
+def call(
+    cfg: RunConfig,
+    tmp_path: Path,
+    *,
+    schema=Owner,
+    seed=1,
+    budget=None,
+    prices=None,
+    run_id="run-a",
+    messages=MESSAGES,
+    check=None,
+    times=1,
+) -> tuple[list[LlmResult], dict]:
     async def go():
         cache = ResponseCache(tmp_path / "cache.sqlite")
         guard = BudgetGuard(budget) if budget else None
-        async with LlmClient(endpoints_for(cfg), cache, run_id=run_id, prices=prices,
-                             budget=guard) as llm:
+        async with LlmClient(
+            endpoints_for(cfg), cache, run_id=run_id, prices=prices, budget=guard
+        ) as llm:
             results = [
                 await llm.complete_json("generator", messages, schema, seed=seed + i, check=check)
                 for i in range(times)
@@ -142,9 +154,7 @@ def test_invalid_reply_is_re_asked_with_the_error(llm_server, llm_config, tmp_pa
     assert needle in feedback
 
 
-def test_reply_that_stays_invalid_is_a_failed_attempt_with_reason(
-    llm_server, llm_config, tmp_path
-):
+def test_reply_that_stays_invalid_is_a_failed_attempt_with_reason(llm_server, llm_config, tmp_path):
     llm_server.script([{"content": "nope"}] * 3)
     (result,), stats = call(llm_config, tmp_path)
     assert not result.ok and result.error.startswith("invalid reply: reply is not valid JSON")
@@ -198,9 +208,9 @@ def test_concurrency_is_bounded_per_endpoint(llm_server, make_llm_config, tmp_pa
     async def go():
         cache = ResponseCache(tmp_path / "c.sqlite")
         async with LlmClient(endpoints_for(cfg), cache, run_id="r") as llm:
-            await asyncio.gather(*(
-                llm.complete_json("generator", MESSAGES, Owner, seed=i) for i in range(9)
-            ))
+            await asyncio.gather(
+                *(llm.complete_json("generator", MESSAGES, Owner, seed=i) for i in range(9))
+            )
 
     asyncio.run(go())
     assert llm_server.max_in_flight == 3
@@ -224,7 +234,16 @@ def test_cost_is_priced_from_the_table(llm_server, llm_config, tmp_path):
 
 
 def test_endpoint_down_stops_the_run_with_a_clear_error(make_llm_config, tmp_path):
-    cfg = make_llm_config({"llm": {"generator": {
-        "base_url": "http://127.0.0.1:9/v1", "max_retries": 1, "breaker_failures": 2}}})
+    cfg = make_llm_config(
+        {
+            "llm": {
+                "generator": {
+                    "base_url": "http://127.0.0.1:9/v1",
+                    "max_retries": 1,
+                    "breaker_failures": 2,
+                }
+            }
+        }
+    )
     with pytest.raises(EndpointError, match="failed 2 calls in a row"):
         call(cfg, tmp_path, times=3)

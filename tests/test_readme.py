@@ -13,7 +13,7 @@ README = (PROJECT_ROOT / "README.md").read_text()
 
 
 def test_readme_opens_with_the_two_commands():
-    block = re.search(r"```bash\n(.*?)```", README, re.S).group(1)
+    block = re.search(r"```bash\n(.*?)```", README, re.DOTALL).group(1)
     commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
     assert commands == ["python3 tasks.py demo", "python3 tasks.py test"]
 
@@ -43,7 +43,9 @@ def test_every_cli_command_is_documented():
     missing = []
     for path in cli_commands():
         group, _, sub = path.partition(" ")
-        pattern = rf"personafoundry {group}\b" if not sub else rf"personafoundry {group} [^`\n]*\b{sub}\b"
+        pattern = (
+            rf"personafoundry {group}\b" if not sub else rf"personafoundry {group} [^`\n]*\b{sub}\b"
+        )
         if not re.search(pattern, flat):
             missing.append(path)
     assert not missing, f"README does not mention: {missing}"
