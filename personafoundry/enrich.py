@@ -160,22 +160,30 @@ def fact_slots(count: int) -> list[dict[str, Any]]:
     """Grammar guide for the ledger: `count` facts, the categories in turn, one per slot.
 
     Told only "10 to 14 facts", the 0.5B model wrote the minimum and repeated itself; a
-    category per slot gives each fact a topic, and asking for the maximum leaves
-    `tidy_candidate` room to leave out bad ones. Replies are still validated against the
-    plain list (any order, `facts_min` to `facts_max`).
+    category per slot gives each fact a subject, and asking for the maximum leaves
+    `tidy_candidate` room to leave out bad ones. Each slot also opens with a fixed `topic`
+    (`seeds/fact_categories.toml`), because a category met a second time made the model
+    copy its first fact word for word. Replies are validated against the plain list (any
+    order, `facts_min` to `facts_max`); the topic is dropped.
     """
-    categories = list(load_categories()[0])
-    return [
-        {
-            "type": "object",
-            "properties": {
-                "category": {"const": categories[i % len(categories)]},
-                "statement": {"type": "string", "pattern": FACT_PATTERN},
-            },
-            "required": ["category", "statement"],
-        }
-        for i in range(count)
-    ]
+    categories = load_categories()[0]
+    names = list(categories)
+    slots = []
+    for i in range(count):
+        name = names[i % len(names)]
+        topics = categories[name].get("topics") or [categories[name]["description"]]
+        slots.append(
+            {
+                "type": "object",
+                "properties": {
+                    "topic": {"const": topics[i // len(names) % len(topics)]},
+                    "category": {"const": name},
+                    "statement": {"type": "string", "pattern": FACT_PATTERN},
+                },
+                "required": ["topic", "category", "statement"],
+            }
+        )
+    return slots
 
 
 def item_seed(rng_seed: int, persona_id: str, purpose: str) -> int:

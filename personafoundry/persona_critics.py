@@ -280,7 +280,22 @@ def _fact_problems(
         out.append("write it in the first person (I, my)")
     if any(p.search(text) for p in _GENERIC):
         out.append(f"{text!r} is generic; state something concrete and checkable")
+    if _names_me(text, context.profile.get("name")):
+        out.append("uses my own name for someone else; give other people their own names")
     return out
+
+
+def _names_me(text: str, name: str | None) -> bool:
+    """A fact that puts my first name on someone else ("My father is Sam Lee").
+
+    Facts are first-person, so my first name has no place in them except in "my name is"
+    (relatives may share my surname); the 0.5B model filled "a friend, by name" with the
+    only name it knew, mine.
+    """
+    if not name:
+        return False
+    rest = _NAME_RE.sub("", text)
+    return bool(re.search(rf"\b{re.escape(str(name).split()[0])}\b", rest))
 
 
 def tidy_candidate(candidate: PersonaCandidate, context: PersonaContext) -> PersonaCandidate:

@@ -14,7 +14,7 @@ import pytest
 from personafoundry.cache import ResponseCache
 from personafoundry.config import RunConfig
 from personafoundry.endpoints import resolve_remote
-from personafoundry.enrich import EnrichResult, enrich_personas
+from personafoundry.enrich import EnrichResult, enrich_personas, fact_slots
 from personafoundry.ids import make_id
 from personafoundry.llm import LlmClient
 from personafoundry.schema import conform_table
@@ -356,3 +356,11 @@ def test_draft_is_tidied_and_the_grammar_is_guided_by_slots_and_patterns(llm_ser
     sentence = schema["properties"]["narrative"]["items"]["pattern"]
     assert all(re.match(sentence, s) for s in GOOD["narrative"])
     assert not re.match(sentence, "Maria Lopez's work includes nursing.")
+
+
+def test_a_category_met_twice_gets_another_topic_so_its_slot_is_not_a_copy():
+    slots = [s["properties"] for s in fact_slots(14)]
+    assert slots[10]["category"] == slots[0]["category"] == {"const": "family"}
+    assert slots[10]["topic"]["const"] != slots[0]["topic"]["const"]
+    assert len({s["topic"]["const"] for s in slots}) == 14  # every slot its own subject
+    assert all(list(s) == ["topic", "category", "statement"] for s in slots)  # topic first

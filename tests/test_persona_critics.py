@@ -149,6 +149,7 @@ def test_narrative_must_use_the_sampled_name():
         (("Carlos fixes bikes at Mellow Johnny's downtown.",), "first person"),
         (("My brother Omar runs a bakery in Tucson, Arizona.",), "say the same thing"),
         (("My daughter Kelly is a vet in Bozeman.",), "copies the example person"),
+        (("My father is Maria Lopez.",), "uses my own name for someone else"),  # embedded
     ],
 )
 def test_ledger_problems_are_named(statements, expected):
