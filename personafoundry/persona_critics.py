@@ -200,6 +200,15 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9']+", text.lower()))
 
 
+def _same(words: set[str], other: set[str] | frozenset[str]) -> bool:
+    """Two statements say the same thing: word-set Jaccard >= `DUPLICATE_JACCARD`."""
+    return bool(words) and len(words & other) / len(words | other) >= DUPLICATE_JACCARD
+
+
+def _sentences(text: str) -> list[str]:
+    return [t for t in re.split(r"(?<=[.!?])\s+", text) if t.strip()]
+
+
 def _is_concrete(statement: str) -> bool:
     tokens = statement.split()
     return any(ch.isdigit() for ch in statement) or any(
@@ -230,7 +239,7 @@ def check_ledger(candidate: PersonaCandidate, context: PersonaContext) -> list[s
     for n, fact in enumerate(candidate.facts, 1):
         words = _words(fact.statement)
         for m, other in seen:
-            if words and len(words & other) / len(words | other) >= DUPLICATE_JACCARD:
+            if _same(words, other):
                 problems.append(
                     f"facts {m} and {n} say the same thing; replace fact {n}"
                     if m
@@ -239,9 +248,9 @@ def check_ledger(candidate: PersonaCandidate, context: PersonaContext) -> list[s
                 break
         seen.append((n, words))
     examples = _example_words()
-    for sentence in re.split(r"(?<=[.!?])\s+", candidate.narrative):
+    for sentence in _sentences(candidate.narrative):
         words = _words(sentence)
-        if words and any(len(words & e) / len(words | e) >= DUPLICATE_JACCARD for e in examples):
+        if any(_same(words, e) for e in examples):
             problems.append(f"the narrative copies the example person ({sentence!r})")
             break
     concrete = sum(_is_concrete(f.statement) for f in generated)
@@ -318,9 +327,7 @@ def tidy_candidate(candidate: PersonaCandidate, context: PersonaContext) -> Pers
     seen = list(_example_words())
     for fact in candidate.facts:
         words = _words(fact.statement)
-        repeat = bool(words) and any(
-            len(words & other) / len(words | other) >= DUPLICATE_JACCARD for other in seen
-        )
+        repeat = any(_same(words, other) for other in seen)
         current = fact.valid_to is None  # a past fact may name another state or job
         bad = (
             repeat
@@ -348,7 +355,7 @@ def _tidy_narrative(narrative: str, context: PersonaContext) -> tuple[str, tuple
     The first sentence (the given opener with the name) stays, and so do at least
     `MIN_NARRATIVE_SENTENCES`: a narrative cut shorter goes to the gates as written.
     """
-    sentences = [t for t in re.split(r"(?<=[.!?])\s+", narrative) if t.strip()]
+    sentences = _sentences(narrative)
     room = len(sentences) - MIN_NARRATIVE_SENTENCES
     kept, cut = sentences[:1], []
     for sentence in sentences[1:]:
@@ -378,7 +385,7 @@ def _current_texts(candidate: PersonaCandidate, *, include_seed: bool) -> list[s
     facts = [
         f.statement for f in candidate.facts if f.valid_to is None and (include_seed or not f.seed)
     ]
-    sentences = [t for t in re.split(r"(?<=[.!?])\s+", candidate.narrative) if t.strip()]
+    sentences = _sentences(candidate.narrative)
     return [*sentences, *facts]
 
 
@@ -443,7 +450,7 @@ def demographic_conflicts(texts: list[str], profile: dict[str, Any], year: int) 
 def _before_birth(text: str, birth: int) -> list[str]:
     """A sentence in which I did something in a year before I was born."""
     out = []
-    for sentence in re.split(r"(?<=[.!?])\s+", text):
+    for sentence in _sentences(text):
         years = [int(y) for y in _YEAR_RE.findall(sentence)]
         if sentence.startswith(("I ", "I'")) and years and min(years) < birth - AGE_TOLERANCE:
             out.append(f"{_quote(sentence)} happens in {min(years)}, before I was born ({birth})")
