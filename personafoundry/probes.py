@@ -152,16 +152,18 @@ def _in_time_order(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _evidence(p: _Persona, fact: dict[str, Any], span: str) -> tuple[list[dict], str, int]:
     """(evidence documents in time order, support, incidental reveals cited); see module doc."""
     cited = p.revealing(fact["fact_id"])
+    cited_ids = {d["document_id"] for d in cited}
     extra = []
     for doc in p.docs:
-        if doc in cited or not lexical_match(fact["statement"], doc["body"]):
+        if doc["document_id"] in cited_ids or not lexical_match(fact["statement"], doc["body"]):
             continue
         if doc.get("is_distractor"):
             raise _Dropped("answer_in_distractor", doc["document_id"])
         extra.append(doc)
     stating = [d for d in cited + extra if states_answer(span, d["body"])]
     if stating:
-        return _in_time_order(stating), STATED, sum(d in stating for d in extra)
+        stated_ids = {d["document_id"] for d in stating}
+        return _in_time_order(stating), STATED, sum(d["document_id"] in stated_ids for d in extra)
     if fact["fact_id"] in p.implied:
         return _in_time_order(cited), IMPLIED, 0
     ids = ", ".join(d["document_id"] for d in cited)

@@ -141,6 +141,7 @@ def trait_skew(
         for group in {key(p) for p in people}:
             mine = [p["traits"] for p in people if key(p) == group]
             means[name][group] = {t: statistics.fmean(x[t] for x in mine) for t in TRAITS}
+            means[name][group]["n"] = len(mine)
             for t in TRAITS:
                 values = [p["traits"][t] for p in people]
                 sd = statistics.pstdev(values)

@@ -308,16 +308,7 @@ def test_separate_faithfulness_judge_checks_ids_and_keeps_labels(llm_server, llm
         {"entailed": ["A1", "B1"], "contradicted": [], "note": "fine"},
     ]
 
-    def answer(payload: dict[str, Any]) -> dict[str, Any]:
-        name = schema_name(payload)
-        if name == "FaithfulnessReview":
-            return {"json": replies.pop(0) if len(replies) > 1 else replies[0]}
-        if name == "QualityReply":
-            return {"json": {"feedback": "fine", "score": 4}}
-        return talk(payload)
-
-    talk = Talk()
-    llm_server.responder = answer
+    llm_server.responder = separate_judges(Talk(), replies)
     result = run(llm_config, tmp_path, judges="separate")
     [faith] = [r for r in result.reviews.to_pylist() if r["expert"] == "faithfulness"]
     assert faith["passed"] and faith["error"] is None
@@ -372,17 +363,25 @@ def test_weighted_acceptance_tolerates_one_low_judge(llm_server, llm_config, tmp
     assert natural == [{"expert": "naturalness", "score": 2.0, "passed": False}]
 
 
-def test_separate_judges_make_one_call_each(llm_server, llm_config, tmp_path):
+def separate_judges(talk: Talk, faithfulness: list[dict[str, Any]]):
+    """A responder for `judges="separate"`: faithfulness replies in turn (the last repeats),
+    every quality judge scores 4, the rest is the talk."""
+
     def answer(payload: dict[str, Any]) -> dict[str, Any]:
         name = schema_name(payload)
         if name == "FaithfulnessReview":
-            return {"json": {"entailed": ["A1"], "contradicted": [], "note": "fine"}}
+            reply = faithfulness.pop(0) if len(faithfulness) > 1 else faithfulness[0]
+            return {"json": reply}
         if name == "QualityReply":
             return {"json": {"feedback": "fine", "score": 4}}
         return talk(payload)
 
-    talk = Talk()
-    llm_server.responder = answer
+    return answer
+
+
+def test_separate_judges_make_one_call_each(llm_server, llm_config, tmp_path):
+    fine = {"entailed": ["A1"], "contradicted": [], "note": "fine"}
+    llm_server.responder = separate_judges(Talk(), [fine])
     result = run(llm_config, tmp_path, judges="separate")
     assert result.stats["accepted"] == 1
     experts = [s["expert"] for s in result.table.to_pylist()[0]["critic_scores"]]
@@ -391,12 +390,7 @@ def test_separate_judges_make_one_call_each(llm_server, llm_config, tmp_path):
 
 
 def test_best_accepted_conversations_rotate_into_the_exemplars(llm_server, llm_config, tmp_path):
-    teachers = [
-        "Long day? I just finished grading algebra tests for my high school class.",
-        "Same! I teach math too, at the high school across town.",
-        "Small world. Do your students also hate fractions as much as mine do?",
-        "Every single one of them. See you at the next district meeting, I hope.",
-    ]
+    teachers = TEACHERS
     drafts = [
         {"turns": [{"speaker": s, "text": t} for s, t in zip(names * 2, lines, strict=True)]}
         for names, lines in ((["Maria", "John"], TURNS), (["Ana", "Ben"], teachers))

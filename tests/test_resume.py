@@ -147,7 +147,6 @@ def test_sigkill_mid_stage_then_resume_loses_nothing_and_repays_nothing(clean, t
         counts = {"resent": len(resent), "in_flight_at_kill": in_flight_at_kill,
                   "lost_at_kill": lost_at_kill, "unpaid": len(unpaid)}  # fmt: skip
         log.info("resume after SIGKILL: %s", counts)  # shown with -o log_cli=true
-        assert len(resent) <= in_flight_at_kill + lost_at_kill == len(unpaid), counts
         assert server.count_duplicates() == len(resent), counts  # no other duplicate at all
         release = tmp_path / "outputs" / "releases" / "small" / "1.0.0"
         assert_same_release(release_rows(release), clean)
