@@ -112,6 +112,36 @@ def _pk(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a < b else (b, a)
 
 
+def _fit_check(
+    profiles: dict[str, dict[str, Any]], scenarios: list[Scenario]
+) -> Callable[[str, str], bool]:
+    """`fit(p, q)`: some scenario suits both personas.
+
+    Eligibility reads only each persona's age against the catalog's `min_age`s, whether it
+    is employed and whether the two share a state; personas alike in those answer alike,
+    so the answer is computed once per (class of p, class of q, same state) and then looked
+    up: the candidate scan asks it about 100k times per round on 500 personas.
+    """
+    thresholds = sorted({s.min_age for s in scenarios})
+    cls = {
+        pid: (len(thresholds) if p["age"] is None else sum(p["age"] >= t for t in thresholds),
+              p["employed"])
+        for pid, p in profiles.items()
+    }  # fmt: skip
+    state = {pid: p["state"] for pid, p in profiles.items()}
+    answers: dict[tuple, bool] = {}
+
+    def fit(p: str, q: str) -> bool:
+        sp = state[p]
+        key = (cls[p], cls[q], sp is not None and sp == state[q])
+        found = answers.get(key)
+        if found is None:
+            found = answers[key] = any(eligible(s, profiles[p], profiles[q]) for s in scenarios)
+        return found
+
+    return fit
+
+
 def _match(
     ids: list[str], profiles: dict[str, dict[str, Any]], scenarios: list[Scenario],
     cfg: ConverseConfig, rng: random.Random, per_persona: int,
@@ -120,43 +150,48 @@ def _match(
     need = dict.fromkeys(ids, per_persona)
     met: Counter[tuple[str, str]] = Counter()
     tiebreak: dict[tuple[str, str], float] = {}
+    scores: dict[tuple[str, str], float] = {}  # pair_score is symmetric: one per pair
 
     def key(pid: str, q: str) -> tuple[float, float]:
         pq = _pk(pid, q)
-        if pq not in tiebreak:
+        if pq not in tiebreak:  # drawn when first seen: the draw order fixes the plan
             tiebreak[pq] = rng.random()
-        return pair_score(cfg.pairing, profiles[pid], profiles[q]), tiebreak[pq]
+            scores[pq] = pair_score(cfg.pairing, profiles[pid], profiles[q])
+        return scores[pq], tiebreak[pq]
 
-    fits: dict[tuple[str, str], bool] = {}
-
-    def fit(pid: str, q: str) -> bool:
-        """Some scenario suits both (fixed per pair, so computed once)."""
-        pq = _pk(pid, q)
-        if pq not in fits:
-            fits[pq] = any(eligible(s, profiles[pid], profiles[q]) for s in scenarios)
-        return fits[pq]
+    fit = _fit_check(profiles, scenarios)
+    repeat = cfg.allow_repeat_pairs
 
     def allowed(pid: str, q: str) -> bool:
-        return (cfg.allow_repeat_pairs or not met[_pk(pid, q)]) and fit(pid, q)
+        return (repeat or not met.get(_pk(pid, q))) and fit(pid, q)
 
     pairs: list[tuple[str, str, float]] = []
     for strict in [True] * per_persona + [False]:
         busy: set[str] = set()
         edges = set()
-        for pid in ids:
-            free = [q for q in ids if q != pid and need[q] > 0] if need[pid] else []
+        open_ = [q for q in ids if need[q] > 0]  # `need` holds still while edges are listed
+        for pid in open_:
+            free = [q for q in open_ if q != pid]
             if len(free) > MAX_CANDIDATES:  # bound the O(n^2) scan on large tables
                 free = rng.sample(free, MAX_CANDIDATES)
-            edges |= {_pk(pid, q) for q in free if allowed(pid, q)}
+            for q in free:
+                pq = (pid, q) if pid < q else (q, pid)
+                if (repeat or not met.get(pq)) and fit(pid, q):
+                    edges.add(pq)
         # greedy matching: best-scored edges first, each persona once per strict round
         # sorted(edges) first: key() draws tie-breaks from rng, and set order varies by process
-        for a, b in sorted(sorted(edges), key=lambda e: key(*e), reverse=True):
-            if need[a] and need[b] and not (strict and busy & {a, b}) and allowed(a, b):
-                pairs.append((a, b, key(a, b)[0]))
-                met[_pk(a, b)] += 1
+        listed = sorted(edges)
+        keys = [key(a, b) for a, b in listed]
+        for i in sorted(range(len(listed)), key=keys.__getitem__, reverse=True):
+            a, b = listed[i]
+            if not (need[a] and need[b]) or (strict and (a in busy or b in busy)):
+                continue
+            if repeat or not met.get((a, b)):  # fit(a, b) holds: (a, b) is an edge
+                pairs.append((a, b, scores[a, b]))
+                met[a, b] += 1
                 need[a] -= 1
                 need[b] -= 1
-                busy |= {a, b}
+                busy.update((a, b))
     _repair(pairs, need, allowed, fit, met, lambda p, q: key(p, q)[0])
     return pairs
 
