@@ -22,6 +22,7 @@ from personafoundry.cache import ResponseCache
 from personafoundry.checkpoint import RunStore
 from personafoundry.config import RunConfig
 from personafoundry.endpoints import open_endpoints
+from personafoundry.plot_helper import open_plot_helper
 
 DEMO_QUERY = (
     "SELECT p.name, p.age, p.state, p.occupation, count(DISTINCT d.document_id) AS documents, "
@@ -53,7 +54,10 @@ def pipeline_flow(cfg: RunConfig) -> dict:
     settings.configure()
     # Stage subflows send no heartbeats of their own: this flow's heartbeat already shows the
     # process is alive, and a subflow's heartbeat thread holds its end for up to 1 s.
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with (
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+        open_plot_helper(),  # draws half the release's report plots, in its own process
+    ):
         return _run_stages(cfg)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from personafoundry.plot_helper import draw_plots
 from personafoundry.report_plot_style import (
     ACCENT,
     SAMPLED,
@@ -200,11 +201,11 @@ PLOTS: dict[str, Callable[[dict[str, Any], Path], str | None]] = {
 
 
 def render_plots(figures: dict[str, Any], out_dir: Path) -> dict[str, str]:
-    """Draw every plot that has data into `out_dir`; returns `{file name: title}`."""
+    """Draw every plot that has data into `out_dir`; returns `{file name: title}`.
+
+    The plots are shared with the pipeline's helper process when one is open
+    (`personafoundry.plot_helper`).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    done = {}
-    for name, draw in PLOTS.items():
-        title = draw(figures, out_dir / name)
-        if title:
-            done[name] = title
-    return done
+    titles = draw_plots(PLOTS, figures, out_dir)
+    return {name: title for name, title in titles.items() if title}

@@ -1,0 +1,69 @@
+"""The plot helper process: the same report plots, whoever draws them, and no plot lost.
+
+The figures are those of the session's clean pipeline release (`pipeline_runs.clean_run`),
+recomputed from its tables; each test draws them into fresh folders and compares bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import signal
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pipeline_runs import clean_run
+
+from personafoundry import plot_helper
+from personafoundry.report import compute_figures, release_context
+from personafoundry.report_plots import PLOTS, render_plots
+
+
+@pytest.fixture(scope="module")
+def figures(prefect_harness, tmp_path_factory) -> dict[str, Any]:
+    release = Path(clean_run(tmp_path_factory.mktemp("helper")).summary["release_path"])
+    return compute_figures(release, release_context(release))
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.png")}
+
+
+def test_plots_drawn_with_a_helper_equal_those_drawn_alone(
+    figures: dict, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    alone = render_plots(figures, tmp_path / "alone")
+    with (
+        plot_helper.open_plot_helper() as running,
+        caplog.at_level(logging.DEBUG, logger="personafoundry.report"),
+    ):
+        assert running
+        shared = render_plots(figures, tmp_path / "shared")
+    assert list(shared.items()) == list(alone.items())  # same plots, titles and order
+    assert len(alone) >= 10 and set(alone) <= set(PLOTS)
+    assert digests(tmp_path / "shared") == digests(tmp_path / "alone")
+    drawn = [r.args for r in caplog.records if r.msg.startswith("report plots: %d of %d")]
+    assert drawn and 0 < drawn[0][0] < drawn[0][1] == len(PLOTS)  # both processes drew
+
+
+def test_a_dead_helper_costs_no_plot(figures: dict, tmp_path: Path) -> None:
+    alone = render_plots(figures, tmp_path / "alone")
+    with plot_helper.open_plot_helper():
+        pool = plot_helper._HELPER[-1]
+        pool.submit(int).result()  # the worker is up
+        for pid in list(pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(BrokenProcessPool):  # the pool has seen its worker die
+            pool.submit(int).result(timeout=60)
+        shared = render_plots(figures, tmp_path / "shared")
+    assert shared == alone
+    assert digests(tmp_path / "shared") == digests(tmp_path / "alone")
+
+
+def test_without_a_helper_every_plot_is_drawn_here(figures: dict, tmp_path: Path) -> None:
+    assert not plot_helper._HELPER
+    titles = render_plots(figures, tmp_path)
+    assert sorted(titles) == sorted(p.name for p in tmp_path.glob("*.png"))
