@@ -33,19 +33,15 @@ DEMO_QUERY = (
 )
 
 
-@task(cache_policy=NONE, task_run_name="conversations")
-def conversations_alongside(cfg: RunConfig) -> dict:
-    """Conversations and their dedup, in the pipeline's thread pool next to the documents.
+@task(cache_policy=NONE, task_run_name="documents")
+def documents_alongside(cfg: RunConfig) -> dict:
+    """The documents stage, in the pipeline's thread pool next to the conversations.
 
-    The documents (about three times the calls) run in the flow's own thread and start
-    first; the conversations fill the endpoint slots the documents leave free. Their dedup
-    runs here too, against the personas' index, so only the documents' dedup is left after.
+    Submitted before the conversations start, so the documents (about three times the
+    calls) are first to fill the endpoint slots; the conversations, whose first shard
+    generation is a single shard, use the slots the documents leave free.
     """
-    stats = {"conversations": conversations_flow(cfg)}
-    stats["dedup"] = dedup_flow(cfg, ["conversations"])
-    # the release's imports load while the documents mostly wait on the network
-    threading.Thread(target=prewarm_release_imports, name="prewarm", daemon=True).start()
-    return stats
+    return documents_flow(cfg)
 
 
 @flow(name="personafoundry-pipeline")
@@ -76,15 +72,17 @@ def _run_stages(cfg: RunConfig) -> dict:
         # Documents need the pairs, not the conversations: both stages run at once and share
         # each endpoint's max_concurrency, so one stage's tail is filled by the other's work.
         conversation_pairs(cfg, store, store.read_latest("personas_dedup", "personas"))
-        conversations = conversations_alongside.submit(cfg)
+        documents = documents_alongside.submit(cfg)
         try:
-            stats["documents"] = documents_flow(cfg)
+            stats["conversations"] = conversations_flow(cfg)
+            # deduped while the documents run (the index passes on to the documents' dedup)
+            stats["dedup"] = dedup_flow(cfg, ["conversations"])
+            # the release's imports load while the documents mostly wait on the network
+            threading.Thread(target=prewarm_release_imports, name="prewarm", daemon=True).start()
         finally:
-            conversations.wait()  # its shards commit before a stop of the documents is raised
-        alongside = conversations.result()
-    stats["conversations"] = alongside["conversations"]
-    # conversations were deduped first (the index passes from table to table in this order)
-    stats["dedup"] = {**alongside["dedup"], **dedup_flow(cfg, ["documents"])}
+            documents.wait()  # its shards commit before a stop of the conversations is raised
+        stats["documents"] = documents.result()
+    stats["dedup"] |= dedup_flow(cfg, ["documents"])
     stats["probes"] = probes_flow(cfg)
     cache = ResponseCache(ctx.cache_path)
     ledger = cache.ledger(ctx.run_id)
