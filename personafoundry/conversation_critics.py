@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from personafoundry.config import ConverseConfig
 from personafoundry.conversation_lexicon import (
@@ -107,8 +108,15 @@ def stem(word: str) -> str:
     return word[:7]
 
 
+@lru_cache(maxsize=16384)
+def _content_words(text: str) -> tuple[tuple[str, str], ...]:
+    """(word, stem) of each content word of `text`: the critics ask about the same fact
+    sentences for every turn of every draft, tens of thousands of times per run."""
+    return tuple((w, stem(w)) for w in words(text) if w not in STOP and len(w) > 2)
+
+
 def content_stems(text: str, exclude: set[str] = frozenset()) -> set[str]:
-    return {stem(w) for w in words(text) if w not in STOP and w not in exclude and len(w) > 2}
+    return {s for w, s in _content_words(text) if w not in exclude}
 
 
 def name_words(dialogue: Dialogue) -> set[str]:
@@ -277,33 +285,39 @@ def check_language(draft: Draft, d: Dialogue) -> list[str]:
 
 
 def _longest_run(a: list[str], b: list[str]) -> int:
-    best, prev = 0, [0] * (len(b) + 1)
+    """Length of the longest run of consecutive words that `a` and `b` share.
+
+    The longest-common-substring recurrence, visiting only the positions of `b` where each
+    word of `a` occurs: turns and facts share few words, so this is near-linear.
+    """
+    where: dict[str, list[int]] = {}
+    for j, y in enumerate(b):
+        where.setdefault(y, []).append(j)
+    best, prev = 0, {}
     for x in a:
-        cur = [0] * (len(b) + 1)
-        for j, y in enumerate(b, 1):
-            if x == y:
-                cur[j] = prev[j - 1] + 1
-                best = max(best, cur[j])
+        cur = {}
+        for j in where.get(x, ()):
+            run = cur[j] = prev.get(j - 1, 0) + 1
+            best = max(best, run)
         prev = cur
     return best
 
 
 def check_leakage(draft: Draft, d: Dialogue) -> list[str]:
     problems, names = [], name_words(d)
-    all_facts = [f for s in d.speakers for f in s.facts]
+    fact_words = [words(f.statement) for s in d.speakers for f in s.facts]
+    # the demographic head of a profile ("29-year-old software tester from Texas") is
+    # prompt text; its narrative sentences may hold facts, which may be said in passing
+    heads = [words(s.profile.split(". ")[0]) for s in d.speakers if s.profile]
     for i, (pid, text) in enumerate(draft.turns):
         where, toks = turn_label(d, i, pid), words(text)
-        for fact in all_facts:
-            fw = words(fact.statement)
+        for fw in fact_words:
             run = _longest_run(toks, fw) if len(fw) >= 6 else 0
             # a short first-person fact said in passing is natural speech; a pasted fact
             # that makes up most of the turn, or a long one copied whole, is leakage
             if run >= max(6, round(0.8 * len(fw))) and (run >= 0.6 * len(toks) or len(fw) >= 10):
                 problems.append(f"{where} copies a profile fact verbatim: paraphrase it")
                 break
-        # the demographic head of a profile ("29-year-old software tester from Texas") is
-        # prompt text; its narrative sentences may hold facts, which may be said in passing
-        heads = [words(s.profile.split(". ")[0]) for s in d.speakers if s.profile]
         if any(len(h) >= 5 and _longest_run(toks, h) >= min(6, len(h)) for h in heads):
             problems.append(f"{where} recites the profile from the instructions: speak naturally")
         if len(facts_in_text(text, d.speaker(pid).facts, names, by_name=False)) >= 3:
