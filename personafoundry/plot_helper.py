@@ -16,14 +16,17 @@ Decisions:
   the end and draws each plot it can still cancel. Neither side idles, and who drew which
   plot changes nothing: the same code draws the same PNG bytes in either process.
 - A helper that fails (cannot start, crashed, killed) costs time, never plots: whatever
-  it did not deliver is drawn here.
+  it did not deliver is drawn here. A helper whose parent dies (even by SIGKILL) exits
+  within a second: no orphan process is left behind.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -35,8 +38,21 @@ _HELPER: list[ProcessPoolExecutor] = []  # the open helper, if any (at most one)
 _LOCK = threading.Lock()
 
 
-def _import_plots() -> None:
-    import personafoundry.report_plots  # noqa: F401 - loads matplotlib once, at start
+def _start_worker(parent: int) -> None:
+    """In the helper: exit when the parent process is gone, then load matplotlib once.
+
+    The executor's queues keep both pipe ends open in the worker, so it would not notice a
+    parent killed with SIGKILL; a daemon thread polls the parent pid instead (a reparented
+    worker sees another one) and ends the worker within a second.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    import personafoundry.report_plots  # noqa: F401
 
 
 def _draw(name: str, figures: dict[str, Any], path: str) -> str | None:
@@ -50,8 +66,9 @@ def open_plot_helper() -> Iterator[bool]:
     """Start a helper process for this block; yields whether one is running."""
     try:
         pool = ProcessPoolExecutor(
-            1, mp_context=multiprocessing.get_context("spawn"), initializer=_import_plots
-        )
+            1, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker, initargs=(os.getpid(),),
+        )  # fmt: skip
         pool.submit(int)  # starts the worker now, so its imports run in the background
     except (OSError, RuntimeError, AssertionError) as err:  # e.g. a daemon process
         log.info("report plots: no helper process (%s); drawing in this process", err)

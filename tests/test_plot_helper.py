@@ -10,6 +10,9 @@ import hashlib
 import logging
 import os
 import signal
+import subprocess
+import sys
+import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -67,3 +70,38 @@ def test_without_a_helper_every_plot_is_drawn_here(figures: dict, tmp_path: Path
     assert not plot_helper._HELPER
     titles = render_plots(figures, tmp_path)
     assert sorted(titles) == sorted(p.name for p in tmp_path.glob("*.png"))
+
+
+HOLDER = """
+import sys, time
+from personafoundry import plot_helper
+with plot_helper.open_plot_helper():
+    pool = plot_helper._HELPER[-1]
+    pool.submit(int).result()
+    print(*pool._processes, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_helper_does_not_outlive_a_killed_parent() -> None:
+    parent = subprocess.Popen([sys.executable, "-c", HOLDER], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(parent.stdout.readline())
+        os.kill(worker, 0)  # alive while the parent is
+        parent.kill()  # SIGKILL: no cleanup code runs in the parent
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(worker):
+            time.sleep(0.1)
+        assert not _alive(worker), "the helper outlived its SIGKILLed parent"
+    finally:
+        parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited, not yet reaped
+            return stat.read().split()[2] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return False
