@@ -258,7 +258,8 @@ def _print_summary(summary: dict, query: str | None) -> None:
     if sql:
         typer.echo(f"DuckDB> {sql}")
         table = query_release(Path(summary["release_path"]), sql)
-        typer.echo(table.to_pandas().to_string(index=False) if table.num_rows else "(0 rows)")
+        text = table.to_pandas().to_string(index=False, na_rep="")  # NULL shown empty
+        typer.echo(text if table.num_rows else "(0 rows)")
 
 
 @app.command()
