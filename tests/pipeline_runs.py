@@ -13,6 +13,7 @@ Decisions:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -21,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pyarrow.parquet as pq
 from llm_server import LlmServer
@@ -124,6 +126,39 @@ def ledger_tokens(usage: dict[str, dict[str, Any]]) -> int:
     return sum(r["prompt_tokens"] + r["completion_tokens"] for r in usage.values())
 
 
+def flow_artifacts(flow_run_id: UUID, keys: tuple[str, ...]) -> dict[str, str]:
+    """Artifact key -> Markdown, of the artifacts made by this flow run or its direct subflows.
+
+    Read by flow run, not as "the newest artifact with this key": the session's Prefect
+    server also holds other tests' runs of the same flows. A key made more than once in
+    the run (dedup, once per table) maps to the last one.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterKey,
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterParentFlowRunId,
+    )
+
+    run_or_its_subflows = FlowRunFilter(
+        operator="or_",
+        id=FlowRunFilterId(any_=[flow_run_id]),
+        parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id]),  # not their subflows
+    )
+
+    async def go() -> dict[str, str]:
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=list(keys))),
+                flow_run_filter=run_or_its_subflows,
+            )
+        return {a.key: str(a.data) for a in sorted(found, key=lambda a: a.created)}
+
+    return asyncio.run(go())
+
+
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], env=cli_env(), cwd=PROJECT_ROOT, text=True,
                           capture_output=True, timeout=timeout, check=False)  # fmt: skip
@@ -136,6 +171,7 @@ class CleanRun:
     summary: dict[str, Any]
     rows: dict[str, list[dict[str, Any]]]
     requests: int
+    flow_run_id: UUID | None = None  # the pipeline's Prefect flow run (in-process run only)
 
 
 _CLEAN: dict[str, CleanRun] = {}
@@ -171,8 +207,10 @@ def clean_run(tmp_root: Path) -> CleanRun:
 
         server = LlmServer(models=[MODEL], responder=Plausible(reject_rate=REJECT_RATE)).start()
         cfg = build_config(small_config(tmp_root / "outputs", server.base_url), "pipeline_runs")
-        summary = pipeline_flow(cfg)
+        state = pipeline_flow(cfg, return_state=True)
+        summary = state.result()
         assert not server.errors, server.errors
         rows = release_rows(Path(summary["release_path"]))
-        _CLEAN["run"] = CleanRun(server, cfg, summary, rows, len(server.requests))
+        _CLEAN["run"] = CleanRun(server, cfg, summary, rows, len(server.requests),
+                                 state.state_details.flow_run_id)  # fmt: skip
     return _CLEAN["run"]

@@ -7,12 +7,13 @@ the personas stage is not what these tests are about.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 import pyarrow as pa
 import pytest
+from pipeline_runs import flow_artifacts
 from plausible import Plausible
 
 from flows.conversations import conversations_flow
@@ -46,14 +47,17 @@ def persona(i: int) -> dict[str, Any]:
 def run(
     make_llm_config: Callable[..., RunConfig], personas: int, converse: dict[str, Any],
     **over: Any,
-) -> tuple[dict[str, Any], RunStore, RunConfig]:  # fmt: skip
+) -> tuple[dict[str, Any], RunStore, UUID]:  # fmt: skip
+    """The conversations flow over `personas` hand-made personas: its stats, run folder and
+    Prefect flow run id (whose artifacts are this run's, see `pipeline_runs.flow_artifacts`)."""
     base = {"seed": 7, "shard_size": 2, "run_id": "talk",
             "converse": {"max_rounds": 1, "turns_min": 4, "turns_max": 4, **converse}}  # fmt: skip
     cfg = make_llm_config(base | over)
     store = RunStore.open(cfg.output_dir, cfg.resolved_run_id())
     table = pa.Table.from_pylist([persona(i) for i in range(personas)])
     store.write_shard("personas", 0, "hand-made", {"table": table}, {})
-    return conversations_flow(cfg), store, cfg
+    state = conversations_flow(cfg, return_state=True)
+    return state.result(), store, state.state_details.flow_run_id
 
 
 def shard_rows(store: RunStore) -> list[dict[str, Any]]:
@@ -139,33 +143,19 @@ def test_a_budget_stop_names_the_cap_and_the_resumed_run_meets_the_target_the_sa
     assert tables(resumed) == tables(straight)
 
 
-def read_artifact(key: str) -> str:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    async def go() -> str:
-        async with get_client() as client:
-            found = await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
-            )
-        return str(max(found, key=lambda a: a.created).data)
-
-    return asyncio.run(go())
-
-
 def test_a_target_beyond_what_the_pairs_yield_reports_the_shortfall_and_why(
     prefect_harness, llm_server, make_llm_config
 ):
     llm_server.responder = Plausible(drop_rate=DROP_RATE)
     converse = {"target": 10, "reserve_share": 0.0}  # 4 personas meet in at most 6 pairs
-    stats, _, _ = run(make_llm_config, 4, converse)
+    stats, _, flow_run = run(make_llm_config, 4, converse)
     failed = stats["stopped.attempt_cap"]
     assert stats["pairing.pairs"] == 6 and stats["pairing.pairs_wanted"] == 10
     assert stats["pairing.short_personas"] == 4
     assert (stats["requested"], stats["accepted"]) == (10, 6 - failed)
     assert stats["shortfall"] == stats["stopped.out_of_pairs"] == 4 + failed
     assert stats["unused_pairs"] == 0
-    markdown = read_artifact("conversations-summary")
+    markdown = flow_artifacts(flow_run, ("conversations-summary",))["conversations-summary"]
     assert f"**Short by {4 + failed} of 10 requested**" in markdown
     assert f"no planned pair left for {4 + failed}" in markdown
     if failed:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from pipeline_runs import CleanRun, clean_run, cli_env
+from pipeline_runs import CleanRun, clean_run, cli_env, flow_artifacts
 from plausible import Plausible
 
 from flows.conversations import conversation_pairs
@@ -121,22 +121,8 @@ def test_stage_stats_add_counters_and_recompute_ratios_over_shards() -> None:
     assert total["acceptance_rate"] == 0.5 and total["rounds_per_accepted"] == 1.5
 
 
-def read_artifacts(keys: tuple[str, ...]) -> dict[str, str]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    async def go() -> dict[str, str]:
-        async with get_client() as client:
-            found = await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=list(keys)))
-            )
-        return {a.key: str(a.data) for a in sorted(found, key=lambda a: a.created)}  # latest
-
-    return asyncio.run(go())
-
-
 def test_every_stage_publishes_a_markdown_summary(clean: CleanRun) -> None:
-    artifacts = read_artifacts(STAGE_ARTIFACTS)
+    artifacts = flow_artifacts(clean.flow_run_id, STAGE_ARTIFACTS)
     assert set(artifacts) == set(STAGE_ARTIFACTS)
     personas = artifacts["personas-summary"]
     assert "| accepted |" in personas and "## Critic experts" in personas
@@ -180,7 +166,7 @@ def markdown_outline(text: str) -> tuple[list[str], list[list[list[str]]]]:
 
 
 def test_validate_and_release_summaries_are_readable_markdown(clean: CleanRun) -> None:
-    artifacts = read_artifacts(("validate-summary", "release-summary"))
+    artifacts = flow_artifacts(clean.flow_run_id, ("validate-summary", "release-summary"))
     headings, tables = markdown_outline(artifacts["validate-summary"])
     assert headings == ["validate: passed"] and len(tables) == 1
     header, *rows = tables[0]
@@ -228,10 +214,12 @@ def test_a_table_changed_after_validation_is_validated_again_and_refused(clean, 
 
 def test_failed_validation_stops_the_run_with_a_readable_summary(clean: CleanRun, tmp_path):
     store, cfg = tampered_copy(clean, tmp_path)
+    state = validate_flow(cfg, return_state=True)
     with pytest.raises(ValidationFailed, match="table personas"):
-        validate_flow(cfg)
+        state.result()
     assert store.read_json("validation.json")["passed"] is False
-    summary = read_artifacts(("validate-summary",))["validate-summary"]
+    flow_run = state.state_details.flow_run_id
+    summary = flow_artifacts(flow_run, ("validate-summary",))["validate-summary"]
     assert summary.startswith("# validate: FAILED") and "(age) failed on 1 of 6 rows" in summary
 
 
