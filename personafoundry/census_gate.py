@@ -116,8 +116,8 @@ def census_gate(
         status != "failed",
         "source",
         {"tvd_max": cfg.census_tvd_max, "conditioned": cfg.conditioned},
-        len(over) + violations,
-        len(tvds),
+        len(over) + bool(violations),  # elements: each marginal's TVD, and the rule check
+        len(tvds) + 1,
         examples,
         note,
     )

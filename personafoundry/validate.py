@@ -124,7 +124,8 @@ class ValidationReport:
 def describe_failure(r: CheckResult) -> str:
     """`table personas: expect_column_values_to_be_between(age) failed on 2 of 10 rows: [...]`."""
     column = f"({r.column})" if r.column else ""
-    where = f" failed on {r.unexpected_count} of {r.element_count} rows"
+    unit = "census checks (marginal TVDs + consistency rules)" if r.kind == "census" else "rows"
+    where = f" failed on {r.unexpected_count} of {r.element_count} {unit}"
     examples = f"; e.g. {json.dumps(r.examples, default=str)}" if r.examples else ""
     note = f" [{r.note}]" if r.note else ""
     return f"table {r.table}: {r.check}{column}{where}{examples}{note}"
