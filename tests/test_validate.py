@@ -15,6 +15,7 @@ from personafoundry.errors import ValidationFailed
 from personafoundry.synthetic import synthetic_tables
 from personafoundry.validate import (
     ValidationReport,
+    describe_failure,
     fingerprint_tables,
     reuse_report,
     validate_tables,
@@ -239,6 +240,9 @@ def test_census_rule_violations_fail_the_gate_even_when_conditioned() -> None:
     result, record = census_gate(synthetic_tables()["personas"], cfg, calibrate)
     assert not result.success and record["status"] == "failed"
     assert "2 census consistency-rule violations" in result.note
+    # one marginal TVD + the rule check; the failing one is the rule check, not "3 of 1 rows"
+    assert (result.unexpected_count, result.element_count) == (1, 2)
+    assert "failed on 1 of 2 census checks" in describe_failure(result)
 
 
 def test_gate_uses_the_real_calibration_report_by_default() -> None:
