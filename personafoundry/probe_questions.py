@@ -7,14 +7,27 @@ Decisions:
 - Deterministic grammar, no model: the fact's clause is split into subject and verb, the
   phrase holding the answer span is removed, a wh-word is chosen from the span's kind and
   the preposition before it (a dollar amount -> "How much", a year after "since" -> "Since
-  when", a place after "in/at" -> "Where", a name after "named" -> "What is my cat's
-  name?"), and the clause is inverted with do-support ("I pay" -> "do I pay", "I moved" ->
-  "did I move", "My son plays" -> "does my son play", "I am" -> "am I").
-- A question is only kept when it is well formed by construction: the span's words are
-  not in it, it has a verb, and it ends with "?". Otherwise `natural_question` returns
-  None and the caller falls back to the category cloze (counted in the probe stats), so a
-  fact with an unusual shape still gets a probe.
-- Irregular past tenses are a small table; regular ones lose "-ed" by rule.
+  when", a place after "in/at" -> "Where", a name after "named" or "my son" -> "What is my
+  son's name?"), and the clause is inverted with do-support ("I pay" -> "do I pay", "I
+  moved" -> "did I move", "My son plays" -> "does my son play", "I am" -> "am I").
+- A number says what it counts: "How many" takes the span's unit or the nouns after it
+  ("5 miles" -> "How many miles", "3 cups of coffee", "4 times a week"); "for 5 years" asks
+  "How long", "5 years ago" "How long ago", "5 feet tall" "How tall", "I'm 34" "How old",
+  "at 6 am" "What time", "at age 30" "At what age", "in 4 hours" "In how many hours". A
+  bare number that counts nothing ("I am a mother of 3", "at 16") gets no question.
+- A question is only kept when it is well formed (`_checked`): 4-20 words ending in "?";
+  a wh-phrase of at most five words ("How many" then a plural noun) followed by an
+  auxiliary and the subject ("I", "my ..."); none of the span's words; no doubled word,
+  second "I", relative "who", sentence break, bracket or cloze blank; no dangling end (an
+  auxiliary, determiner or conjunction, "most of"). Otherwise `natural_question` returns
+  None and the caller falls back to the category cloze (counted in the probe stats), so
+  a fact with an unusual shape still gets a probe. Shapes the grammar cannot invert give
+  None too: a negated fact, a span inside a word ("City1") or after a comma (a list), a
+  predicate coordinated with "and" ("I am single and happy about it"), a year used as a
+  modifier ("a 2015 Honda Civic"), names of a plural ("three cats named ...").
+- Irregular past tenses are a small table; regular ones lose "-ed" by rule ("served" ->
+  "serve", "visited" -> "visit"); "read", "put", "set"... are past only next to a past
+  marker ("ago", "last", "in 2019"). An adverb after "I" stays with it ("did I once live").
 """
 
 from __future__ import annotations
@@ -26,19 +39,31 @@ WORD_RX = re.compile(r"\S+")
 BE = {"am", "is", "are", "was", "were"}
 HAVE = {"have", "has", "had"}
 MODALS = {"can", "will", "would", "could", "should", "must", "might", "may"}
+AUX = BE | HAVE | MODALS | {"do", "does", "did"}
 PREPS = {
     "in", "at", "on", "near", "from", "to", "for", "with", "about", "by", "of", "into", "since",
     "before", "after", "during", "until", "every", "like", "as", "around", "outside", "inside",
+    "between", "next",
 }  # fmt: skip
-PLACE_PREPS = {"in", "at", "on", "near", "around", "outside", "inside", "into"}
-TIME_PREPS = {"before", "after", "during", "until", "every"}
+PLACE_PREPS = {"in", "at", "on", "near", "around", "outside", "inside", "into", "next"}
+TIME_PREPS = {"before", "after", "during", "until", "every", "since"}
 DETERMINERS = {"a", "an", "the", "my", "our", "his", "her", "their", "some", "two", "three"}
+CONJ = {"and", "but", "so", "or", "who", "which", "that", "because", "while", "when", "where"}
+APPROX = {"about", "around", "over", "nearly", "almost", "roughly", "only", "just", "exactly"}
+ADVERBS = {"once", "usually", "always", "often", "sometimes", "also", "still", "just", "really",
+           "recently", "currently", "now", "rarely", "finally", "already", "normally"}  # fmt: skip
+NEGATIONS = {"not", "never", "no", "cannot", "nor"}
 RELATIONS = {
     "daughter", "son", "wife", "husband", "partner", "friend", "sister", "brother", "mother",
     "father", "mom", "dad", "cousin", "aunt", "uncle", "niece", "nephew", "grandson",
     "granddaughter", "boss", "roommate", "neighbor", "neighbour", "fiance", "fiancee", "dog",
     "cat", "beagle", "puppy", "kitten", "parrot", "horse", "girlfriend", "boyfriend",
+    "grandmother", "grandma", "grandfather", "grandpa", "stepson", "stepdaughter",
 }  # fmt: skip
+LABELS = {"route", "age", "grade", "room", "number", "level", "size", "page", "highway",
+          "channel", "exit", "floor", "chapter", "apartment", "type", "stage"}  # fmt: skip
+INF_VERBS = {"love", "like", "want", "hope", "plan", "need", "try", "learn", "use", "teach",
+             "start", "begin", "decide", "prefer", "hate"}  # fmt: skip
 IRREGULAR = {
     "went": "go", "grew": "grow", "ran": "run", "met": "meet", "had": "have", "got": "get",
     "took": "take", "gave": "give", "made": "make", "bought": "buy", "began": "begin",
@@ -52,6 +77,12 @@ IRREGULAR = {
     "chose": "choose", "stood": "stand", "threw": "throw", "caught": "catch", "felt": "feel",
     "did": "do", "said": "say", "sat": "sit", "slept": "sleep", "brought": "bring",
 }  # fmt: skip
+SAME_PAST = {"read", "put", "set", "cut", "hit", "let", "cost", "hurt", "shut"}
+PAST_RX = re.compile(r"\b(?:ago|last|yesterday|when I was|in (?:19|20)\d\d)\b")
+E_STEM_RX = re.compile(  # "moved" -> "move": a stem that lost its "e" to "-ed"
+    r"(?:^[^aeiou]*[aeiou][^aeiouwxy]|at|iv|ov|us|ar|ak|ir|os|ag|ud|rv|lv|nc|uc|dg|ang|is|as|ic"
+    r"|iz|u|[cnv]it|[^aeiou]id)$"
+)
 PARTICIPLE_IRREGULAR = {
     "been", "had", "done", "gone", "grown", "run", "met", "got", "gotten", "taken", "given",
     "made", "bought", "begun", "left", "won", "lost", "sold", "spent", "found", "become",
@@ -64,9 +95,15 @@ TIME_WORDS = {
     "day", "days", "afternoon", "afternoons", "monday", "tuesday", "wednesday", "thursday",
     "friday", "saturday", "sunday", "mondays", "tuesdays", "wednesdays", "thursdays", "fridays",
     "saturdays", "sundays", "january", "february", "march", "april", "may", "june", "july",
-    "august", "september", "october", "november", "december", "ago",
+    "august", "september", "october", "november", "december", "ago", "time",
 }  # fmt: skip
 UNITS = r"(?:years?|months?|weeks?|days?|hours?|minutes?|miles?|pounds?|lbs|kg|percent|%)"
+PLACE_WORDS = {"born", "raised", "based", "located", "living", "staying", "stationed"}
+STOPS = {"next", "last", "this", "once", "twice"}  # end a noun phrase
+MEASURES = {"old", "tall", "long", "high", "deep", "wide"}
+CLOCK = {"am", "pm", "a.m.", "p.m.", "o'clock"}
+PEOPLE = RELATIONS | {"i"}
+PLURALS = {"people", "children", "grandchildren", "feet", "men", "women", "teeth", "kg", "cm"}
 
 
 def _span_kind(span: str) -> str:
@@ -78,24 +115,28 @@ def _span_kind(span: str) -> str:
         return "quantity"
     if re.fullmatch(r"\d[\d,.]*", span):
         return "count"
-    if span.lower() in TIME_WORDS:
+    if span.lower() in TIME_WORDS | {"once", "twice"}:
         return "time"
     return "name" if span[:1].isupper() else "thing"
 
 
-def _base(verb: str) -> tuple[str, str]:
+def _base(verb: str, past: bool = False) -> tuple[str, str]:
     """(auxiliary, base form) for do-support of a lexical verb."""
     low = verb.lower()
+    if low in SAME_PAST:
+        return ("did" if past else "do"), low
     if low in IRREGULAR:
         return "did", IRREGULAR[low]
+    if low.endswith("eed"):
+        return "do", low  # feed, need
     if low.endswith("ied") and len(low) > 4:
         return "did", low[:-3] + "y"
     if low.endswith("ed") and len(low) > 3:
         stem = low[:-2]
-        if len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] not in "ls":
+        if len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] not in "lsd":
             stem = stem[:-1]  # stopped -> stop
-        elif stem.endswith(("at", "iv", "ov", "us", "ar", "ak", "ir", "os", "ag", "ud", "it")):
-            stem += "e"  # moved -> move, lived -> live, used -> use, shared -> share
+        elif E_STEM_RX.search(stem):
+            stem += "e"  # moved -> move, smoked -> smoke, served -> serve
         return "did", stem
     return "do", low
 
@@ -109,11 +150,26 @@ def _third_person_base(verb: str) -> str:
     return low[:-1] if low.endswith("s") and not low.endswith("ss") else low
 
 
+def _takes_infinitive(word: str) -> bool:
+    """ "love" in "I love to cook", "used" in "I used to smoke"."""
+    w = word.lower()
+    stem = w.removesuffix("ing")
+    return bool({w, _base(w)[1], _third_person_base(w), stem, stem + "e"} & INF_VERBS)
+
+
+def _plural(word: str) -> bool:
+    regular = len(word) > 2 and word.endswith("s") and not word.endswith(("ss", "us", "is"))
+    return word in PLURALS or (regular and word not in AUX)
+
+
 def _split_subject(tokens: list[str]) -> tuple[list[str], int] | None:
     """(subject tokens, index of the finite verb) of a first-person clause."""
     low = [t.lower() for t in tokens]
     if low[0] == "i":
-        return tokens[:1], 1
+        i = 1
+        while i + 1 < len(low) and low[i] in ADVERBS:
+            i += 1  # "I once lived": the adverb stays with the subject
+        return tokens[:i], i
     if low[0] != "my":
         return None
     for i in range(1, min(len(tokens), 7)):
@@ -127,18 +183,18 @@ def _split_subject(tokens: list[str]) -> tuple[list[str], int] | None:
     return None
 
 
-def _invert(subject: list[str], verb: str, rest: list[str], wh: str) -> str:
+def _invert(subject: list[str], verb: str, rest: list[str], wh: str, past: bool) -> str:
     subj = " ".join(subject)
     subj = subj[0].lower() + subj[1:] if not subj.startswith("I ") and subj != "I" else subj
     low = verb.lower()
-    plural = subj == "I" or subj.endswith((" I", " and I"))
+    plural = [w for w in subject if w.lower() not in ADVERBS][-1] == "I"
     if low in BE | MODALS or (low in HAVE and rest and _participle(rest[0])):
         head = f"{wh} {low} {subj}"
     elif low in HAVE:
         aux = "did" if low == "had" else ("do" if plural else "does")
         head = f"{wh} {aux} {subj} have"
     else:
-        aux, base = _base(verb)
+        aux, base = _base(verb, past)
         if aux == "do" and not plural:
             aux, base = "does", _third_person_base(verb)
         head = f"{wh} {aux} {subj} {base}"
@@ -149,6 +205,22 @@ def _invert(subject: list[str], verb: str, rest: list[str], wh: str) -> str:
 def _participle(word: str) -> bool:
     w = word.lower()
     return w in PARTICIPLE_IRREGULAR or w.endswith(("ed", "en"))
+
+
+def _name_of(noun: str | None) -> str | None:
+    """ "What is my gray cat's name?"; None for a plural ("my cats")."""
+    if not noun or _plural(noun.split()[-1]):
+        return None
+    return f"What is my {noun}'s name?"
+
+
+def _relation(words: list[str]) -> str | None:
+    """ "best friend" when `words` end "my best friend" (a name follows them)."""
+    low = [w.lower() for w in words]
+    at = max((i for i, w in enumerate(low) if w in {"my", "our"}), default=None)
+    if at is None or not 0 < len(low) - at - 1 <= 3 or low[-1] not in RELATIONS:
+        return None
+    return " ".join(low[at + 1 :]) if all(w.isalpha() for w in low[at + 1 :]) else None
 
 
 def _named_question(before: list[str], subject: list[str]) -> str | None:
@@ -162,7 +234,7 @@ def _named_question(before: list[str], subject: list[str]) -> str | None:
     noun = " ".join(before[start + 1 :])
     clause = " ".join(before[:start])
     if clause.lower() in {"i have", "i own", "i had", ""}:
-        return f"What is my {noun}'s name?"
+        return _name_of(noun)
     if clause.startswith("My "):
         clause = "my " + clause[3:]
     return f"What is the name of the {noun} {clause}?"
@@ -172,79 +244,138 @@ def natural_question(statement: str, span: str) -> str | None:
     """A question whose answer is `span`, phrased as the fact's owner would ask it."""
     text = statement.strip().rstrip(".!")
     text = re.sub(r"^I'm\b", "I am", re.sub(r"^I've\b", "I have", text))
-    at = text.find(span)
-    if at <= 0:
-        return None
+    at, words = text.find(span), re.findall(r"[a-z']+", text.lower())
+    if at <= 0 or text[at - 1].isalnum() or any(w in NEGATIONS or "n't" in w for w in words):
+        return None  # a span inside a word ("City1"), a negated fact
     before, after = WORD_RX.findall(text[:at]), WORD_RX.findall(text[at + len(span) :])
-    if _span_kind(span) == "name" and len(before) == 2 and before[1].lower() in RELATIONS:
-        return _checked(f"What is my {before[1].lower()}'s name?", span)  # "My son Kai ..."
+    kind = _span_kind(span)
+    if kind == "name" and _relation(before):
+        return _checked(_name_of(_relation(before)), span)  # "My son Kai", "I love my dog Max"
     parsed = _split_subject(before + ["\0"] + after)
     if parsed is None or parsed[1] >= len(before):
         return None
     subject, vi = parsed
     verb, mid = before[vi], before[vi + 1 :]
-    kind, low_mid = _span_kind(span), [w.lower() for w in mid]
-    if low_mid and low_mid[-1] in {"named", "called"} or low_mid[-2:-1] == ["called"]:
-        question = _named_question(before, subject)
-        return _checked(question, span)
-    wh, strip_after = _wh(kind, mid, after)
-    if kind == "count" and mid and mid[-1].isalpha() and mid[-1].lower() not in PREPS | DETERMINERS:
-        wh, mid = f"What {mid[-1].lower()}", mid[:-1]  # "on route 7" -> "What route"
-    cut = _phrase_start(mid, kind)
+    low_mid, be, mine = [w.lower() for w in mid], verb.lower() in BE, subject[0] != "I"
+    subj_words = {w.lower() for w in subject}
+    pairs = itertools.pairwise(mid)
+    if any(a.lower() in CONJ and (b == "I" or b.islower()) for a, b in pairs) or (
+        mid and (mid[-1][-1] in ",;:." or low_mid[-1] in CONJ)
+    ):
+        return None  # an appositive or list, a second sentence, a coordinated predicate
+    if low_mid[-1:] in (["named"], ["called"]) or low_mid[-2:-1] == ["called"]:
+        if be and len(mid) == 1 and mine:  # "My parrot is called Kiwi"
+            return _checked(_name_of(" ".join(subject[1:]).lower()), span)
+        return _checked(_named_question(before, subject), span)
+    if kind == "name" and be and not mid and _relation(subject):  # "My best friend is Sarah"
+        return _checked(_name_of(_relation(subject)), span)
+    wh, absorbed = _wh(kind, span, mid, after)
+    turned = [verb, *mid][-1].lower() in {"turn", "turns", "turned", "turning"}
+    if kind == "count" and low_mid[-1:] and low_mid[-1] in LABELS:
+        if after[:1] and after[0].isalpha() and after[0].lower() not in PREPS | CONJ:
+            return None  # "type 2 diabetes": the number is inside a noun phrase
+        wh, mid = f"What {low_mid[-1]}", mid[:-1]  # "on route 7" -> "On what route"
+    elif wh == "How many" and (turned or (be and not mid and not after and subj_words & PEOPLE)):
+        wh = "How old"  # "I will turn 40", "I'm 34", "My son is 12"
+    if wh is None:
+        return None
+    cut = _phrase_start(mid, kind, verb)
     prep = mid[cut - 1].lower() if cut > 0 and mid[cut - 1].lower() in PREPS else None
-    keep_prep = prep is not None and wh == "What" and prep not in PLACE_PREPS | TIME_PREPS
+    head = [w.lower() for w in mid[: max(cut - 1, 0)]]
+    adjective = head[-1:] in (["degree"], ["major"]) or (
+        be and head and not set(head) & (DETERMINERS | PREPS | PLACE_WORDS)
+    )  # "I am interested in", "I am very good at", "a degree in": not a place
+    keep_prep = prep is not None and (
+        (wh == "What" and (prep not in PLACE_PREPS | TIME_PREPS or adjective))
+        or (wh.startswith("How many ") and kind == "count" and prep not in TIME_PREPS)
+        or (kind == "money" and prep == "for")
+    )  # "What am I allergic to?", "How many cats does she live with?", "... buy it for?"
     rest = mid[: cut - 1] if prep and not keep_prep else mid[:cut]
-    tail = after[strip_after:]
-    rest_words = " ".join(tail).lstrip(", ").split()
-    if tail and tail[0].startswith(",") and rest_words and rest_words[0][:1].isupper():
-        tail = rest_words  # "in Tulsa, Oklahoma": the capitalised appositive goes too
-        while tail and tail[0].lower() not in PREPS:
-            tail = tail[1:]
+    wh = "Where" if keep_prep and prep == "from" and kind == "name" else wh  # "I come from Ohio"
+    tail = _tail(after[absorbed:])
     if kind == "time":
-        wh, tail = _time_wh(mid[cut:], tail)
-        while rest and rest[-1].lower() in PREPS | {"once", "twice", "a", "per", "times"}:
+        if prep is None and mid and set(low_mid[cut:]) <= {"my", "the", "a"} and span not in STOPS:
+            return None  # "I like mornings": an object, not a time
+        wh, tail = _time_wh(mid[cut:] + [span], tail)
+        wh = "What" if be and not mid else wh  # "My favorite season is fall"
+        while rest and rest[-1].lower() in PREPS | {"once", "twice", "a", "per", "times", "most"}:
             rest = rest[:-1]
-    elif prep is None and wh == "What":  # a direct object: drop its trailing nouns too
-        while tail and tail[0].lower() not in PREPS and tail[0][-1:] not in ",;":
-            tail = tail[1:]
+    elif (
+        (prep is None and wh == "What")
+        or (prep and kind in {"name", "thing"})
+        or (absorbed and wh.split()[-1] in MEASURES)
+    ):  # the noun phrase goes whole: "my Norwood porch", "a 38 year old woman"
+        tail = list(itertools.dropwhile(_in_noun_phrase, tail))
     if prep is not None and not keep_prep and kind != "time":
         wh = _wh_for_prep(wh, prep, kind)
         while rest and rest[-1].lower() in PLACE_PREPS | TIME_PREPS:
             rest = rest[:-1]  # "before every shift": both prepositions go
-    if verb.lower() in BE and subject[0] != "I" and rest and wh in {"What", "Where"}:
-        return None  # "My favorite dish is the pierogi at ..." does not invert cleanly
-    return _checked(_invert(subject, verb, rest + tail, wh), span)
+    topic = subj_words & {"favorite", "favourite", "hobby", "goal", "dream"}
+    person = wh == "What" and kind == "thing" and subject[-1].lower() in RELATIONS
+    if be and mine and (person or (rest and (wh in {"What", "Where"} or topic))):
+        return None  # "My favorite dish is the pierogi at ...", "My cat is gray": no inversion
+    if keep_prep and prep == "to" and cut == len(mid) and kind == "thing":
+        lead = [w for w in [verb, *mid[:-1]] if w.lower() not in {"me", "him", "her", "us", "them"}]
+        rest = rest + ["do"] if _takes_infinitive(lead[-1]) else rest  # "What do I love to do?"
+    return _checked(_invert(subject, verb, rest + tail, wh, bool(PAST_RX.search(text))), span)
+
+
+def _in_noun_phrase(word: str) -> bool:
+    return (word == "of" or word.lower() not in PREPS | STOPS) and word[-1] != ","
+
+
+def _tail(tail: list[str]) -> list[str]:
+    """The words after the span that stay: an appositive and a following clause go."""
+    words = " ".join(tail).lstrip(", ").split()
+    if tail and tail[0].startswith(",") and words and words[0][:1].isupper():
+        tail = words  # "in Tulsa, Oklahoma": the capitalised appositive goes too
+        while tail and tail[0].lower() not in PREPS:
+            tail = tail[1:]
+    return list(itertools.takewhile(lambda w: w.lower().strip(",") not in CONJ, tail))
 
 
 def _time_wh(phrase: list[str], tail: list[str]) -> tuple[str, list[str]]:
-    """ "twice a week" asks how often; any other time phrase asks when ("ago" goes too)."""
-    if tail[:1] == ["ago"]:
-        tail = tail[1:]
-    low = [w.lower() for w in phrase]
-    return ("How often" if {"once", "twice", "times"} & set(low) else "When"), tail
+    """ "twice a week" asks how often, another time phrase when; its rest goes from the tail."""
+    often = bool({"once", "twice", "times"} & {w.lower() for w in phrase})
+    while tail and tail[0].lower() in TIME_WORDS:
+        tail = tail[1:]  # "every Saturday morning"
+    if often and [w.lower() for w in tail[:1]] in (["a"], ["per"], ["every"]) and tail[1:2]:
+        tail = tail[2:] if tail[1].lower() in TIME_WORDS else tail  # "twice a day"
+    return ("How often" if often else "When"), tail
 
 
 TIME_MODIFIERS = {"last", "next", "this", "every", "each", "a", "per", "once", "twice", "times",
-                  "the", "early", "late", "two", "three", "four", "five", "several", "few"}  # fmt: skip
+                  "the", "early", "late", "two", "three", "four", "five", "several", "few",
+                  "most", "free", "spare", "my"}  # fmt: skip
 
 
-def _phrase_start(mid: list[str], kind: str) -> int:
+def _phrase_start(mid: list[str], kind: str, verb: str) -> int:
     """Where the phrase holding the span starts in `mid` (the words between verb and span).
 
-    A time word takes only its modifiers ("last spring", "every Sunday morning"); another
-    span takes its modifiers back to a determiner, a preposition or a verb ("in my backyard
-    garden", "to become an electrician" keeps "become").
+    A time word takes only its modifiers ("last spring", "every Sunday morning"); a number
+    only approximations and a month ("over 5", "in April 2022"); another span takes its
+    modifiers back to a determiner, a preposition, a comma or a verb ("in my backyard
+    garden", "to become an electrician" keeps "become", "I can speak", "I am learning",
+    "I love to cook", "good at cooking" keep theirs).
     """
-    cut = len(mid)
+    cut, low = len(mid), [w.lower() for w in mid]
     if kind == "time":
-        while cut > 0 and (
-            mid[cut - 1].lower() in TIME_MODIFIERS | TIME_WORDS or mid[cut - 1].isdigit()
-        ):
+        while cut > 0 and (low[cut - 1] in TIME_MODIFIERS | TIME_WORDS or low[cut - 1].isdigit()):
             cut -= 1
         return cut
-    while cut > 0:
-        w = mid[cut - 1].lower()
-        if w in PREPS or _is_verbish(w):
+    if kind not in {"name", "thing"}:
+        while cut > 0 and low[cut - 1] in APPROX | TIME_WORDS | DETERMINERS:
+            cut -= 1
+        return cut
+    floor = int(bool(low) and (verb.lower() in MODALS or low[0].endswith("ing")))
+    for i, (a, b) in enumerate(itertools.pairwise([verb.lower(), *low])):
+        if i and a == "to" and _takes_infinitive(([verb.lower(), *low])[i - 1]):
+            floor = i + 1  # "love to cook"
+        elif i and a in PREPS and b.endswith("ing"):
+            floor = i + 1  # "good at cooking"
+    while cut > floor:
+        w = low[cut - 1]
+        if w in PREPS or _is_verbish(w) or w[-1] in ",;.":
             break
         cut -= 1
         if w in DETERMINERS:
@@ -257,21 +388,42 @@ def _is_verbish(word: str) -> bool:
     return w in BE | HAVE | MODALS or w in IRREGULAR
 
 
-def _wh(kind: str, mid: list[str], after: list[str]) -> tuple[str, int]:
-    """(wh-phrase, how many words after the span it absorbs)."""
+def _wh(kind: str, span: str, mid: list[str], after: list[str]) -> tuple[str | None, int]:
+    """(wh-phrase, how many words after the span it absorbs); None when no question fits."""
+    low = [w.lower().rstrip(",") for w in after] + ["", ""]
     if kind == "money":
         return "How much", 0
+    if kind == "year":  # "a 2015 Honda Civic" is no year of an event
+        fits = not after or low[0] in PREPS | CONJ or not after[0][0].isalnum()
+        return ("In what year" if fits else None), 0
+    if kind not in {"quantity", "count"}:
+        return "What", 0
+    for i in (0, 1):
+        if low[i] in MEASURES and (kind == "quantity" or low[i + 1] in PREPS | CONJ | {""}):
+            return f"How {low[i]}", i + 1  # "9 years old", "5 feet tall"
+    if low[0] in {"ago", *CLOCK}:
+        return ("How long ago" if low[0] == "ago" else "What time"), 1
+    noun: list[str] = []
     if kind == "quantity":
-        if after[:1] == ["old"]:
-            return "How old", 1
-        return "How long" if mid[-1:] == ["for"] else "How many", 0
-    if kind == "count" and after and after[0].isalpha() and after[0].lower() not in PREPS:
-        return f"How many {after[0].rstrip(',')}", 1
-    if kind == "count":
-        return "How many", 0
-    if kind == "year":
-        return "In what year", 0
-    return "What", 0
+        unit = re.sub(r"^[\d,.]+\s?", "", span).lower()
+        if unit in {"%", "percent"}:
+            return None, 0
+        noun = [unit if unit.endswith("s") or unit == "kg" else unit + "s"]
+    stop = PREPS | CONJ | AUX | DETERMINERS | STOPS | {"each"}
+    for w in after[:2] if kind == "count" else []:
+        if w.endswith(","):
+            return None, 0  # "2 children, Ana and Luis": a list follows
+        if not re.fullmatch(r"[a-z][a-z-]*", w) or w in stop or w.endswith(("ed", "ing")):
+            break
+        noun.append(w)  # "3 cats", "20 tomato plants"
+    n = len(noun) if kind == "count" else 0
+    pair = low[n] in {"a", "an", "per"} and low[n + 1] in TIME_WORDS
+    if pair or (low[n] == "of" and re.fullmatch(r"[a-z]+", low[n + 1])):
+        noun, n = [*noun, low[n], low[n + 1]], n + 2  # "4 times a week", "3 cups of coffee"
+    lead = [w for w in mid if w.lower() not in APPROX][-1:]
+    if kind == "quantity" and n == 0 and lead == ["for"]:
+        return "How long", 0
+    return " ".join(["How many", *noun]), n
 
 
 def _wh_for_prep(wh: str, prep: str, kind: str) -> str:
@@ -279,21 +431,44 @@ def _wh_for_prep(wh: str, prep: str, kind: str) -> str:
         return {"since": "Since when", "from": "From what year", "until": "Until when"}.get(
             prep, "In what year"
         )
-    if wh in {"What"} and prep in PLACE_PREPS:
-        return "Where"
-    if wh == "What" and prep in TIME_PREPS:
-        return "When"
+    if kind in {"count", "quantity"} and prep == "every":
+        return "How often"  # "every 6 months"
+    if wh == "How old" and prep == "at":
+        return "At what age"
+    if wh.startswith("What "):
+        return f"{prep.capitalize()} what {wh[5:]}"  # "At what age", "At what time"
+    if wh.startswith("How many ") and kind == "quantity" and prep == "in":
+        return "In how many " + wh[9:]  # "in 4 hours" -> "In how many hours"
+    if wh == "What" and prep in PLACE_PREPS | TIME_PREPS:
+        return "Since when" if prep == "since" else "Where" if prep in PLACE_PREPS else "When"
     return wh
 
 
 def _checked(question: str | None, span: str) -> str | None:
+    """The question, capitalised, when it is well formed (see the module docstring)."""
     if not question or not question.endswith("?"):
         return None
+    if re.search(r"[;:()\[\]\"_]|(?<![A-Z][a-z])\.\s", question):
+        return None  # a second sentence or a bracket came along ("St. David's" may)
     q_words = set(re.findall(r"[a-z0-9]+", question.lower()))
     span_words = set(re.findall(r"[a-z0-9]+", span.lower())) - {"years", "year", "old"}
     if span_words and span_words <= q_words:
         return None
     toks = question.lower().rstrip("?").split()
-    if any(a == b for a, b in itertools.pairwise(toks)) or " who " in question:
-        return None  # a doubled word or a relative clause left behind: not well formed
+    if (
+        not 4 <= len(toks) <= 20
+        or any(a == b for a, b in itertools.pairwise(toks))
+        or " who " in question
+        or toks.count("i") > 1
+        or toks[-1] in BE | MODALS | DETERMINERS | CONJ
+        or (toks[-2] in {"most", "some", "all", "any", "one", "part"} and toks[-1] in PREPS)
+        or any(t[0] == "-" or t[-1] == "-" for t in toks)
+    ):
+        return None  # too short or long, a doubled word, a second clause, a dangling end
+    if not question.startswith("What is the name of the "):
+        aux = next((i for i, t in enumerate(toks) if t in AUX), len(toks))
+        if aux > 5 or toks[aux + 1 : aux + 2] not in (["i"], ["my"]):
+            return None  # the wh-phrase must be followed by an auxiliary and the subject
+        if "many" in toks[:aux] and not any(map(_plural, toks[toks.index("many") + 1 : aux])):
+            return None  # "How many do I walk?": nothing counted
     return question[0].upper() + question[1:]
