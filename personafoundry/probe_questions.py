@@ -35,75 +35,38 @@ from __future__ import annotations
 import itertools
 import re
 
-WORD_RX = re.compile(r"\S+")
-BE = {"am", "is", "are", "was", "were"}
-HAVE = {"have", "has", "had"}
-MODALS = {"can", "will", "would", "could", "should", "must", "might", "may"}
-AUX = BE | HAVE | MODALS | {"do", "does", "did"}
-PREPS = {
-    "in", "at", "on", "near", "from", "to", "for", "with", "about", "by", "of", "into", "since",
-    "before", "after", "during", "until", "every", "like", "as", "around", "outside", "inside",
-    "between", "next",
-}  # fmt: skip
-PLACE_PREPS = {"in", "at", "on", "near", "around", "outside", "inside", "into", "next"}
-TIME_PREPS = {"before", "after", "during", "until", "every", "since"}
-DETERMINERS = {"a", "an", "the", "my", "our", "his", "her", "their", "some", "two", "three"}
-CONJ = {"and", "but", "so", "or", "who", "which", "that", "because", "while", "when", "where"}
-APPROX = {"about", "around", "over", "nearly", "almost", "roughly", "only", "just", "exactly"}
-ADVERBS = {"once", "usually", "always", "often", "sometimes", "also", "still", "just", "really",
-           "recently", "currently", "now", "rarely", "finally", "already", "normally"}  # fmt: skip
-NEGATIONS = {"not", "never", "no", "cannot", "nor"}
-RELATIONS = {
-    "daughter", "son", "wife", "husband", "partner", "friend", "sister", "brother", "mother",
-    "father", "mom", "dad", "cousin", "aunt", "uncle", "niece", "nephew", "grandson",
-    "granddaughter", "boss", "roommate", "neighbor", "neighbour", "fiance", "fiancee", "dog",
-    "cat", "beagle", "puppy", "kitten", "parrot", "horse", "girlfriend", "boyfriend",
-    "grandmother", "grandma", "grandfather", "grandpa", "stepson", "stepdaughter",
-}  # fmt: skip
-LABELS = {"route", "age", "grade", "room", "number", "level", "size", "page", "highway",
-          "channel", "exit", "floor", "chapter", "apartment", "type", "stage"}  # fmt: skip
-INF_VERBS = {"love", "like", "want", "hope", "plan", "need", "try", "learn", "use", "teach",
-             "start", "begin", "decide", "prefer", "hate"}  # fmt: skip
-IRREGULAR = {
-    "went": "go", "grew": "grow", "ran": "run", "met": "meet", "had": "have", "got": "get",
-    "took": "take", "gave": "give", "made": "make", "bought": "buy", "began": "begin",
-    "left": "leave", "won": "win", "lost": "lose", "sold": "sell", "spent": "spend",
-    "found": "find", "became": "become", "saw": "see", "came": "come", "wrote": "write",
-    "taught": "teach", "drove": "drive", "broke": "break", "flew": "fly", "paid": "pay",
-    "built": "build", "fell": "fall", "kept": "keep", "told": "tell", "thought": "think",
-    "swam": "swim", "sang": "sing", "rode": "ride", "ate": "eat", "drank": "drink",
-    "knew": "know", "heard": "hear", "held": "hold", "led": "lead", "read": "read",
-    "quit": "quit", "put": "put", "set": "set", "lent": "lend", "sent": "send", "wore": "wear",
-    "chose": "choose", "stood": "stand", "threw": "throw", "caught": "catch", "felt": "feel",
-    "did": "do", "said": "say", "sat": "sit", "slept": "sleep", "brought": "bring",
-}  # fmt: skip
-SAME_PAST = {"read", "put", "set", "cut", "hit", "let", "cost", "hurt", "shut"}
-PAST_RX = re.compile(r"\b(?:ago|last|yesterday|when I was|in (?:19|20)\d\d)\b")
-E_STEM_RX = re.compile(  # "moved" -> "move": a stem that lost its "e" to "-ed"
-    r"(?:^[^aeiou]*[aeiou][^aeiouwxy]|at|iv|ov|us|ar|ak|ir|os|ag|ud|rv|lv|nc|uc|dg|ang|is|as|ic"
-    r"|iz|u|[cnv]it|[^aeiou]id)$"
+from personafoundry.probe_lexicon import (
+    ADVERBS,
+    APPROX,
+    AUX,
+    BE,
+    CLOCK,
+    CONJ,
+    DETERMINERS,
+    HAVE,
+    IRREGULAR,
+    LABELS,
+    MEASURES,
+    MODALS,
+    NEGATIONS,
+    PAST_RX,
+    PEOPLE,
+    PLACE_PREPS,
+    PLACE_WORDS,
+    PREPS,
+    RELATIONS,
+    STOPS,
+    TIME_MODIFIERS,
+    TIME_PREPS,
+    TIME_WORDS,
+    UNITS,
+    WORD_RX,
+    base_verb,
+    is_participle,
+    is_plural,
+    takes_infinitive,
+    third_person_base,
 )
-PARTICIPLE_IRREGULAR = {
-    "been", "had", "done", "gone", "grown", "run", "met", "got", "gotten", "taken", "given",
-    "made", "bought", "begun", "left", "won", "lost", "sold", "spent", "found", "become",
-    "seen", "come", "written", "taught", "driven", "broken", "flown", "paid", "built",
-    "fallen", "kept", "told", "known", "lived", "always", "never", "worked", "played",
-}  # fmt: skip
-TIME_WORDS = {
-    "spring", "summer", "fall", "autumn", "winter", "weekend", "weekends", "morning", "mornings",
-    "evening", "evenings", "night", "nights", "week", "weeks", "month", "months", "year", "years",
-    "day", "days", "afternoon", "afternoons", "monday", "tuesday", "wednesday", "thursday",
-    "friday", "saturday", "sunday", "mondays", "tuesdays", "wednesdays", "thursdays", "fridays",
-    "saturdays", "sundays", "january", "february", "march", "april", "may", "june", "july",
-    "august", "september", "october", "november", "december", "ago", "time",
-}  # fmt: skip
-UNITS = r"(?:years?|months?|weeks?|days?|hours?|minutes?|miles?|pounds?|lbs|kg|percent|%)"
-PLACE_WORDS = {"born", "raised", "based", "located", "living", "staying", "stationed"}
-STOPS = {"next", "last", "this", "once", "twice"}  # end a noun phrase
-MEASURES = {"old", "tall", "long", "high", "deep", "wide"}
-CLOCK = {"am", "pm", "a.m.", "p.m.", "o'clock"}
-PEOPLE = RELATIONS | {"i"}
-PLURALS = {"people", "children", "grandchildren", "feet", "men", "women", "teeth", "kg", "cm"}
 
 
 def _span_kind(span: str) -> str:
@@ -118,48 +81,6 @@ def _span_kind(span: str) -> str:
     if span.lower() in TIME_WORDS | {"once", "twice"}:
         return "time"
     return "name" if span[:1].isupper() else "thing"
-
-
-def _base(verb: str, past: bool = False) -> tuple[str, str]:
-    """(auxiliary, base form) for do-support of a lexical verb."""
-    low = verb.lower()
-    if low in SAME_PAST:
-        return ("did" if past else "do"), low
-    if low in IRREGULAR:
-        return "did", IRREGULAR[low]
-    if low.endswith("eed"):
-        return "do", low  # feed, need
-    if low.endswith("ied") and len(low) > 4:
-        return "did", low[:-3] + "y"
-    if low.endswith("ed") and len(low) > 3:
-        stem = low[:-2]
-        if len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] not in "lsd":
-            stem = stem[:-1]  # stopped -> stop
-        elif E_STEM_RX.search(stem):
-            stem += "e"  # moved -> move, smoked -> smoke, served -> serve
-        return "did", stem
-    return "do", low
-
-
-def _third_person_base(verb: str) -> str:
-    low = verb.lower()
-    if low.endswith("ies") and len(low) > 4:
-        return low[:-3] + "y"
-    if low.endswith(("ches", "shes", "sses", "xes", "oes")):
-        return low[:-2]
-    return low[:-1] if low.endswith("s") and not low.endswith("ss") else low
-
-
-def _takes_infinitive(word: str) -> bool:
-    """ "love" in "I love to cook", "used" in "I used to smoke"."""
-    w = word.lower()
-    stem = w.removesuffix("ing")
-    return bool({w, _base(w)[1], _third_person_base(w), stem, stem + "e"} & INF_VERBS)
-
-
-def _plural(word: str) -> bool:
-    regular = len(word) > 2 and word.endswith("s") and not word.endswith(("ss", "us", "is"))
-    return word in PLURALS or (regular and word not in AUX)
 
 
 def _split_subject(tokens: list[str]) -> tuple[list[str], int] | None:
@@ -188,28 +109,23 @@ def _invert(subject: list[str], verb: str, rest: list[str], wh: str, past: bool)
     subj = subj[0].lower() + subj[1:] if not subj.startswith("I ") and subj != "I" else subj
     low = verb.lower()
     plural = [w for w in subject if w.lower() not in ADVERBS][-1] == "I"
-    if low in BE | MODALS or (low in HAVE and rest and _participle(rest[0])):
+    if low in BE | MODALS or (low in HAVE and rest and is_participle(rest[0])):
         head = f"{wh} {low} {subj}"
     elif low in HAVE:
         aux = "did" if low == "had" else ("do" if plural else "does")
         head = f"{wh} {aux} {subj} have"
     else:
-        aux, base = _base(verb, past)
+        aux, base = base_verb(verb, past)
         if aux == "do" and not plural:
-            aux, base = "does", _third_person_base(verb)
+            aux, base = "does", third_person_base(verb)
         head = f"{wh} {aux} {subj} {base}"
     tail = " ".join(rest).strip(" ,")
     return f"{head} {tail}".strip() + "?"
 
 
-def _participle(word: str) -> bool:
-    w = word.lower()
-    return w in PARTICIPLE_IRREGULAR or w.endswith(("ed", "en"))
-
-
 def _name_of(noun: str | None) -> str | None:
     """ "What is my gray cat's name?"; None for a plural ("my cats")."""
-    if not noun or _plural(noun.split()[-1]):
+    if not noun or is_plural(noun.split()[-1]):
         return None
     return f"What is my {noun}'s name?"
 
@@ -316,7 +232,7 @@ def natural_question(statement: str, span: str) -> str | None:
         return None  # "My favorite dish is the pierogi at ...", "My cat is gray": no inversion
     if keep_prep and prep == "to" and cut == len(mid) and kind == "thing":
         lead = [w for w in [verb, *mid[:-1]] if w.lower() not in {"me", "him", "her", "us", "them"}]
-        rest = rest + ["do"] if _takes_infinitive(lead[-1]) else rest  # "What do I love to do?"
+        rest = rest + ["do"] if takes_infinitive(lead[-1]) else rest  # "What do I love to do?"
     return _checked(_invert(subject, verb, rest + tail, wh, bool(PAST_RX.search(text))), span)
 
 
@@ -344,11 +260,6 @@ def _time_wh(phrase: list[str], tail: list[str]) -> tuple[str, list[str]]:
     return ("How often" if often else "When"), tail
 
 
-TIME_MODIFIERS = {"last", "next", "this", "every", "each", "a", "per", "once", "twice", "times",
-                  "the", "early", "late", "two", "three", "four", "five", "several", "few",
-                  "most", "free", "spare", "my"}  # fmt: skip
-
-
 def _phrase_start(mid: list[str], kind: str, verb: str) -> int:
     """Where the phrase holding the span starts in `mid` (the words between verb and span).
 
@@ -369,7 +280,7 @@ def _phrase_start(mid: list[str], kind: str, verb: str) -> int:
         return cut
     floor = int(bool(low) and (verb.lower() in MODALS or low[0].endswith("ing")))
     for i, (a, b) in enumerate(itertools.pairwise([verb.lower(), *low])):
-        if i and a == "to" and _takes_infinitive(([verb.lower(), *low])[i - 1]):
+        if i and a == "to" and takes_infinitive(([verb.lower(), *low])[i - 1]):
             floor = i + 1  # "love to cook"
         elif i and a in PREPS and b.endswith("ing"):
             floor = i + 1  # "good at cooking"
@@ -469,6 +380,6 @@ def _checked(question: str | None, span: str) -> str | None:
         aux = next((i for i, t in enumerate(toks) if t in AUX), len(toks))
         if aux > 5 or toks[aux + 1 : aux + 2] not in (["i"], ["my"]):
             return None  # the wh-phrase must be followed by an auxiliary and the subject
-        if "many" in toks[:aux] and not any(map(_plural, toks[toks.index("many") + 1 : aux])):
+        if "many" in toks[:aux] and not any(map(is_plural, toks[toks.index("many") + 1 : aux])):
             return None  # "How many do I walk?": nothing counted
     return question[0].upper() + question[1:]
