@@ -130,22 +130,7 @@ def test_malformed_questions_are_refused(question: str) -> None:
     assert _checked(question, "Pepper") is None
 
 
-GOOD = [
-    ("I pay $1,150 a month in rent.", "How much do I pay a month in rent?"),
-    ("My daughter Sofia is 9 years old.", "How old is my daughter Sofia?"),
-    ("I work as a nurse at Mercy Hospital in Tulsa.", "Where do I work as a nurse in Tulsa?"),
-    ("I am allergic to penicillin.", "What am I allergic to?"),
-    ("I have a gray cat named Pepper.", "What is my gray cat's name?"),
-    ("I've lived in Tulsa since 2019.", "Since when have I lived in Tulsa?"),
-    ("I moved to Ohio from El Paso in 2009.", "In what year did I move to Ohio from El Paso?"),
-    ("My son Kai plays volleyball at Highland Middle School.", "What is my son's name?"),
-    ("I had knee surgery last spring.", "When did I have knee surgery?"),
-    ("I have 3 cats.", "How many cats do I have?"),
-    ("I worked as a machinist for 38 years.", "How long did I work as a machinist?"),
-    ("I am studying at night to become an electrician.", "What am I studying at night to become?"),
-    ("I restore old Harley-Davidson motorcycles in my garage.", "What do I restore in my garage?"),
-    ("I run a small bakery called Sunrise Bread in Tucson.",
-     "What is the name of the small bakery I run?"),
+GOOD = [  # beyond the basic shapes of tests/test_probes.py, which must not change either
     ("I have been allergic to pollen since 2017.", "Since when have I been allergic to pollen?"),
     ("I pay $71 a month for my phone plan with Visible.",
      "How much do I pay a month for my phone plan with Visible?"),
