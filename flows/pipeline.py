@@ -79,8 +79,13 @@ def _run_stages(cfg: RunConfig) -> dict:
             stats["dedup"] = dedup_flow(cfg, ["conversations"])
             # the release's imports load while the documents mostly wait on the network
             threading.Thread(target=prewarm_release_imports, name="prewarm", daemon=True).start()
-        finally:
-            documents.wait()  # its shards commit before a stop of the conversations is raised
+        except BaseException as err:
+            # a stop (budget, endpoint down) raises after the documents' shards commit too,
+            # so a resume redoes as little as possible; their own failure is told with it
+            documents.wait()
+            if documents.state.is_failed():
+                err.add_note(f"The documents stage failed too: {documents.state.message}")
+            raise
         stats["documents"] = documents.result()
     stats["dedup"] |= dedup_flow(cfg, ["documents"])
     stats["probes"] = probes_flow(cfg)

@@ -9,114 +9,181 @@ Decisions:
 - Only the pipeline opens a helper (`open_plot_helper`), early: starting one costs about
   1 s of CPU (a new interpreter importing matplotlib), which pays off only off the
   critical path. Without an open helper, plots are drawn in this process as before.
-- `concurrent.futures.ProcessPoolExecutor` with one `spawn` worker: no fork of a process
-  that runs threads (Prefect's, the shards'), and a worker that dies is reported as a
-  broken pool rather than hanging.
-- Work stealing: every plot is submitted to the helper; this process walks the list from
-  the end and draws each plot it can still cancel. Neither side idles, and who drew which
-  plot changes nothing: the same code draws the same PNG bytes in either process.
-- A helper that fails (cannot start, crashed, killed) costs time, never plots: whatever
-  it did not deliver is drawn here. A helper whose parent dies (even by SIGKILL) exits
-  within a second: no orphan process is left behind.
+- The helper is `python -m personafoundry.plot_helper`, fed pickled jobs one at a time
+  over its stdin, not a `multiprocessing` worker: `spawn` re-imports the parent's main
+  script in the child, so a script calling the pipeline without an
+  `if __name__ == "__main__"` guard would run it a second time there; `fork` is unsafe in
+  a process that runs threads (Prefect's, the shards').
+- Work stealing: a feeder thread hands the helper plots from the front of the list, one
+  at a time, while this process draws from the back, so neither idles. Who drew a plot
+  changes nothing: the same code draws the same PNG bytes in either process.
+- A helper that fails (cannot start, crashes, is killed, stalls past HELPER_TIMEOUT_S)
+  costs time, never plots: whatever it did not deliver is drawn here, and it is not used
+  again. A plot function that raises raises here too. The helper exits when its stdin
+  closes, so it never outlives this process, even one killed with SIGKILL.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
 import threading
-import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 log = logging.getLogger("personafoundry.report")
-_HELPER: list[ProcessPoolExecutor] = []  # the open helper, if any (at most one)
+HELPER_TIMEOUT_S = 120.0  # one plot; the slowest takes about 1 s
+Plots = dict[str, Callable[[dict[str, Any], Path], str | None]]
+_HELPER: list[_Helper] = []  # the open helper, if any (at most one)
 _LOCK = threading.Lock()
 
 
-def _start_worker(parent: int) -> None:
-    """In the helper: exit when the parent process is gone, then load matplotlib once.
-
-    The executor's queues keep both pipe ends open in the worker, so it would not notice a
-    parent killed with SIGKILL; a daemon thread polls the parent pid instead (a reparented
-    worker sees another one) and ends the worker within a second.
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-    import personafoundry.report_plots  # noqa: F401
+class HelperGone(Exception):
+    """The helper process can no longer draw (dead, stalled, or its pipe broke)."""
 
 
-def _draw(name: str, figures: dict[str, Any], path: str) -> str | None:
-    from personafoundry.report_plots import PLOTS
+def _send(stream: BinaryIO, obj: Any) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(struct.pack("<Q", len(data)) + data)
+    stream.flush()
 
-    return PLOTS[name](figures, Path(path))
+
+def _receive(stream: BinaryIO) -> Any:
+    head = stream.read(8)
+    if len(head) < 8:
+        raise EOFError
+    (size,) = struct.unpack("<Q", head)
+    return pickle.loads(stream.read(size))
+
+
+class _Helper:
+    """The helper process and the lock that gives it one job at a time."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "personafoundry.plot_helper"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self.lock = threading.Lock()
+        self.broken = False
+
+    def draw(self, name: str, figures: dict[str, Any], path: Path) -> str | None:
+        """The title of plot `name` drawn by the helper into `path`; `HelperGone` if not."""
+        with self.lock:
+            if self.broken:
+                raise HelperGone("an earlier job failed")
+            try:
+                _send(self.proc.stdin, (name, figures, str(path)))
+                ready, _, _ = select.select([self.proc.stdout], [], [], HELPER_TIMEOUT_S)
+                if not ready:
+                    raise TimeoutError(f"no reply in {HELPER_TIMEOUT_S:.0f} s")
+                ok, value = _receive(self.proc.stdout)
+            except (OSError, EOFError, TimeoutError, pickle.UnpicklingError) as err:
+                self.broken = True
+                self.proc.kill()
+                raise HelperGone(repr(err)) from None
+        if not ok:
+            raise HelperGone(f"the helper failed on {name}: {value}")
+        return value
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()  # the helper's end-of-input: it exits
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
 
 
 @contextmanager
 def open_plot_helper() -> Iterator[bool]:
     """Start a helper process for this block; yields whether one is running."""
+    helper = None
     try:
-        pool = ProcessPoolExecutor(
-            1, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker, initargs=(os.getpid(),),
-        )  # fmt: skip
-        pool.submit(int)  # starts the worker now, so its imports run in the background
-    except (OSError, RuntimeError, AssertionError) as err:  # e.g. a daemon process
+        helper = _Helper()
+    except OSError as err:
         log.info("report plots: no helper process (%s); drawing in this process", err)
+    if helper is None:
         yield False
         return
     with _LOCK:
-        _HELPER.append(pool)
+        _HELPER.append(helper)
     try:
         yield True
     finally:
         with _LOCK:
-            _HELPER.remove(pool)
-        pool.shutdown(wait=False, cancel_futures=True)
+            _HELPER.remove(helper)
+        helper.close()
 
 
-def draw_plots(
-    plots: dict[str, Callable[[dict[str, Any], Path], str | None]],
-    figures: dict[str, Any],
-    out_dir: Path,
-) -> dict[str, str | None]:
+def draw_plots(plots: Plots, figures: dict[str, Any], out_dir: Path) -> dict[str, str | None]:
     """Draw every plot into `out_dir`, shared with the helper if one is open.
 
     Returns `{file name: title or None}` in the order of `plots`.
     """
     with _LOCK:
-        pool = _HELPER[-1] if _HELPER else None
-    futures: dict[str, Future] = {}
-    if pool is not None:
-        try:
-            futures = {name: pool.submit(_draw, name, figures, str(out_dir / name))
-                       for name in plots}  # fmt: skip
-        except RuntimeError as err:  # broken or shut down: draw everything here
-            log.warning("report plots: helper unavailable (%s); drawing here", err)
-            futures = {}
-    titles: dict[str, str | None] = {}
-    for name in reversed(plots):
-        future = futures.get(name)
-        if future is None or future.cancel():
+        helper = _HELPER[-1] if _HELPER else None
+    left, titles, helped = deque(plots), {}, []
+    lock, stop = threading.Lock(), threading.Event()
+
+    def take(front: bool) -> str | None:
+        with lock:
+            return (left.popleft() if front else left.pop()) if left else None
+
+    def feed() -> None:
+        while not stop.is_set() and (name := take(front=True)) is not None:
+            try:
+                titles[name] = helper.draw(name, figures, out_dir / name)
+                helped.append(name)
+            except HelperGone as err:
+                log.warning("report plots: helper did not draw %s (%s); drawing here", name, err)
+                with lock:
+                    left.appendleft(name)
+                return
+
+    feeder = threading.Thread(target=feed, name="plot-feeder", daemon=True)
+    if helper is not None:
+        feeder.start()
+    try:
+        while (name := take(front=False)) is not None:
             titles[name] = plots[name](figures, out_dir / name)
-    helped = 0
-    for name, future in futures.items():
-        if name in titles:
-            continue
-        try:
-            titles[name] = future.result()
-            helped += 1
-        except Exception as err:  # noqa: BLE001 - any helper failure: draw it here instead
-            log.warning("report plots: helper failed on %s (%r); drawing here", name, err)
-            titles[name] = plots[name](figures, out_dir / name)
-    log.debug("report plots: %d of %d drawn by the helper process", helped, len(plots))
+    finally:
+        stop.set()
+        if feeder.is_alive():
+            feeder.join()  # its plot in progress ends before the caller moves on
+    for name in list(left):  # given back by a failing helper after this loop had finished
+        titles[name] = plots[name](figures, out_dir / name)
+    log.debug("report plots: %d of %d drawn by the helper process", len(helped), len(plots))
     return {name: titles[name] for name in plots}
+
+
+def _serve() -> None:
+    """The helper: draw each job read from stdin, reply on stdout, exit at end of input."""
+    from personafoundry.report_plots import PLOTS  # matplotlib loads once, at start
+
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the reply stream
+    while True:
+        try:
+            name, figures, path = _receive(source)
+        except EOFError:
+            return
+        try:
+            reply = (True, PLOTS[name](figures, Path(path)))
+        except Exception as err:  # noqa: BLE001 - reported to the parent, which redraws
+            reply = (False, repr(err))
+        _send(sink, reply)
+
+
+if __name__ == "__main__":
+    _serve()
+    os._exit(0)

@@ -122,3 +122,33 @@ def test_endpoint_down_stops_with_one_clear_line_and_resumes(clean_cli, tmp_path
             assert rows[table] == expected, table
     finally:
         server.stop()
+
+
+def test_a_stop_in_both_parallel_stages_raises_one_error_telling_both(
+    prefect_harness, tmp_path, monkeypatch
+):
+    """The endpoint goes down once the pairs are planned: the conversations (flow thread)
+    and the documents (a task beside it) both stop; the raised stop also tells the
+    documents' failure, after their shards have committed."""
+    from flows import pipeline
+    from personafoundry.errors import EndpointError
+
+    server = LlmServer(models=[MODEL], responder=Plausible(reject_rate=REJECT_RATE)).start()
+    plan = pipeline.conversation_pairs
+
+    def plan_then_go_down(*args, **kwargs):
+        pairs = plan(*args, **kwargs)
+        server.faults(rate_503=1.0)
+        return pairs
+
+    monkeypatch.setattr(pipeline, "conversation_pairs", plan_then_go_down)
+    try:
+        data = small_config(tmp_path / "outputs", server.base_url,
+                            {"llm": {"generator": {"breaker_failures": 3},
+                                     "critic": {"breaker_failures": 3}}})  # fmt: skip
+        with pytest.raises(EndpointError) as stop:
+            pipeline.pipeline_flow(build_config(data, "both-stop"))
+        notes = getattr(stop.value, "__notes__", [])
+        assert any(n.startswith("The documents stage failed too") for n in notes), notes
+    finally:
+        server.stop()

@@ -7,13 +7,12 @@ recomputed from its tables; each test draws them into fresh folders and compares
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +54,26 @@ def test_plots_drawn_with_a_helper_equal_those_drawn_alone(
 def test_a_dead_helper_costs_no_plot(figures: dict, tmp_path: Path) -> None:
     alone = render_plots(figures, tmp_path / "alone")
     with plot_helper.open_plot_helper():
-        pool = plot_helper._HELPER[-1]
-        pool.submit(int).result()  # the worker is up
-        for pid in list(pool._processes):
-            os.kill(pid, signal.SIGKILL)
-        with pytest.raises(BrokenProcessPool):  # the pool has seen its worker die
-            pool.submit(int).result(timeout=60)
+        helper = plot_helper._HELPER[-1]
+        helper.proc.kill()
+        helper.proc.wait()
         shared = render_plots(figures, tmp_path / "shared")
+        assert helper.broken  # found out on its first job, and not used again
     assert shared == alone
     assert digests(tmp_path / "shared") == digests(tmp_path / "alone")
+
+
+def test_a_plot_the_helper_fails_on_is_drawn_here(figures: dict, tmp_path: Path) -> None:
+    alone = render_plots(figures, tmp_path / "alone")
+    first = next(iter(PLOTS))  # the feeder hands the helper the first plot
+    with plot_helper.open_plot_helper():
+        (tmp_path / "shared").mkdir()
+        (tmp_path / "shared" / first).mkdir()  # the helper cannot write a file there
+        with pytest.raises(IsADirectoryError):  # nor can this process: the error surfaces
+            render_plots(figures, tmp_path / "shared")
+        (tmp_path / "shared" / first).rmdir()
+        shared = render_plots(figures, tmp_path / "shared")  # the helper is still usable
+    assert shared == alone
 
 
 def test_without_a_helper_every_plot_is_drawn_here(figures: dict, tmp_path: Path) -> None:
@@ -76,9 +86,7 @@ HOLDER = """
 import sys, time
 from personafoundry import plot_helper
 with plot_helper.open_plot_helper():
-    pool = plot_helper._HELPER[-1]
-    pool.submit(int).result()
-    print(*pool._processes, flush=True)
+    print(plot_helper._HELPER[-1].proc.pid, flush=True)
     time.sleep(120)
 """
 
@@ -105,3 +113,25 @@ def _alive(pid: int) -> bool:
             return stat.read().split()[2] != "Z"
     except (ProcessLookupError, FileNotFoundError):
         return False
+
+
+UNGUARDED = """
+import json, pathlib, sys
+from personafoundry import plot_helper
+from personafoundry.report_plots import render_plots
+out = pathlib.Path(sys.argv[1])
+with open(out / "runs.txt", "a") as runs:  # one line per execution of this script
+    runs.write("ran\\n")
+with plot_helper.open_plot_helper():
+    render_plots(json.loads((out / "figures.json").read_text()), out / "plots")
+"""
+
+
+def test_a_script_without_a_main_guard_runs_once(figures: dict, tmp_path: Path) -> None:
+    """The helper never re-imports the caller's script (multiprocessing's spawn would)."""
+    (tmp_path / "figures.json").write_text(json.dumps(figures, default=str))
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED)
+    subprocess.run([sys.executable, str(script), str(tmp_path)], check=True, timeout=300)
+    assert (tmp_path / "runs.txt").read_text() == "ran\n"
+    assert len(list((tmp_path / "plots").glob("*.png"))) >= 10
