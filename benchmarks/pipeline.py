@@ -279,6 +279,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.serve:
         return serve(args.latency, args.reject_rate)
+    if args.keep and Path(args.keep).exists() and any(Path(args.keep).iterdir()):
+        parser.error(f"--keep {args.keep}: the folder is not empty (the release would clash)")
     args.load_before = [round(x, 2) for x in os.getloadavg()]
     size = SMALL if args.small else FULL
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,

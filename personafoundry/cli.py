@@ -244,6 +244,8 @@ def _describe(changed: dict[str, tuple[Any, Any]], keys: list[str], limit: int =
 
 def _print_summary(summary: dict, query: str | None) -> None:
     """Plain stdout (no rich wrapping), so paths and tables survive pipes and logs."""
+    import pandas as pd
+
     from personafoundry.release import query_release
 
     typer.echo(f"run {summary['run_id']}")
@@ -258,7 +260,8 @@ def _print_summary(summary: dict, query: str | None) -> None:
     if sql:
         typer.echo(f"DuckDB> {sql}")
         table = query_release(Path(summary["release_path"]), sql)
-        text = table.to_pandas().to_string(index=False, na_rep="")  # NULL shown empty
+        frame = table.to_pandas(types_mapper=pd.ArrowDtype)  # an int column stays int
+        text = frame.astype(object).where(frame.notna(), "").to_string(index=False)  # NULL: ""
         typer.echo(text if table.num_rows else "(0 rows)")
 
 

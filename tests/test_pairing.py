@@ -192,3 +192,20 @@ def test_a_target_gives_more_rounds_to_those_who_can_talk() -> None:
     result = pair_personas(pa.Table.from_pylist(rows), cfg, rng_seed=1, scenarios=catalog)
     assert result.table.num_rows == 6 and result.dropped.num_rows == 0
     assert max(appearances(result).values()) == 2  # 6 adults, twice each
+
+
+def test_the_fit_lookup_agrees_with_eligible_for_every_pair() -> None:
+    """`_fit_check` answers per class of personas; it must equal asking every scenario."""
+    from personafoundry.pairing import _fit_check, _profile
+    from personafoundry.scenarios import eligible
+
+    rows = [persona(i, age=age, state=state, occupation=job)
+            for i, (age, state, job) in enumerate(
+                (a, s, j) for a in (None, 6, 8, 12, 13, 14, 15, 16, 17, 18, 21, 70)
+                for s in (None, "Ohio", "Texas") for j in (None, "Nurse"))]  # fmt: skip
+    profiles = {r["persona_id"]: _profile(r) for r in rows}
+    catalog = load_scenarios()
+    fit = _fit_check(profiles, catalog)
+    for p, a in profiles.items():
+        for q, b in profiles.items():
+            assert fit(p, q) is any(eligible(s, a, b) for s in catalog), (a, b)
