@@ -148,6 +148,26 @@ def stage_walls(since: float) -> tuple[dict[str, float], dict[str, dict[str, flo
     return {k: round(v, 2) for k, v in walls.items()}, per_stage
 
 
+def wait_for_task_runs(prefix: str, count: int, timeout_s: float = 60.0) -> None:
+    """Until the server has recorded `count` finished task runs named `prefix`-...
+
+    Its ingestion of task run events lags; stopping the temporary server in the middle
+    printed the recorder's cancelled flush as tracebacks after the JSON.
+    """
+    from prefect.client.orchestration import get_client
+
+    async def finished() -> int:
+        async with get_client() as client:
+            runs: list = []
+            while page := await client.read_task_runs(limit=200, offset=len(runs)):
+                runs += page
+        return sum(r.name.startswith(prefix) and bool(r.end_time) for r in runs)
+
+    deadline = time.monotonic() + timeout_s
+    while asyncio.run(finished()) < count and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 async def _flow_names(ids: set) -> dict:
     from prefect.client.orchestration import get_client
 
@@ -206,6 +226,7 @@ def run(base_url: str, size: dict[str, int], args: argparse.Namespace, tmp: Path
     # Measured after the run: the server's ingestion of the trivial tasks' events would
     # otherwise still be under way when the pipeline starts (14 s of a first measurement).
     overhead = prefect_overhead_ms(OVERHEAD_TASKS)
+    wait_for_task_runs("noop", OVERHEAD_TASKS + 1)
     return {"summary": summary, "wall": wall, "cpu": cpu, "overhead": overhead,
             "startup": startup, "stages": stages, "shards": shards}  # fmt: skip
 
