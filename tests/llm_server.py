@@ -469,12 +469,10 @@ class LlmServer:
         origin = min(a for a, _ in spans)
         seconds = [0.0] * (int(max(b for _, b in spans) - origin) + 1)
         for a, b in spans:
-            t = a
-            while t < b:
-                k = int(t - origin)
-                step = min(b, origin + k + 1) - t
-                seconds[k] += step
-                t += step
+            # over whole seconds by index: stepping t forward by float differences could
+            # stall (origin + k + 1 - origin rounding below k + 1 gave a step of 0: a hang)
+            for k in range(int(a - origin), min(int(b - origin), len(seconds) - 1) + 1):
+                seconds[k] += max(0.0, min(b, origin + k + 1) - max(a, origin + k))
         return [round(x, 1) for x in seconds]
 
     def _admit(self, payload: dict[str, Any]) -> tuple[Recorded, Reply | None]:
