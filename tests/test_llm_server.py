@@ -332,3 +332,14 @@ def test_llm_config_points_both_endpoints_at_the_server(
     assert (cfg.llm.generator.model, cfg.llm.critic.model) == ("test-model", "critic-model")
     assert cfg.llm.critic.timeout_s == 2 and cfg.llm.critic.temperature == 0.0
     assert cfg.output_dir == str(tmp_path / "outputs") and cfg.seed == 3
+
+
+def test_in_flight_per_second_ends_on_spans_that_stalled_a_float_step() -> None:
+    """A span found to stall the old loop (its step rounded to 0 at a second's edge)."""
+    origin, start, end = 16339.996778806397, 16385.866138080994, 16386.88879332771
+
+    server = LlmServer()  # not started: only its record of spans is used
+    server._spans.extend([(origin, origin + 0.5), (start, end)])
+    seconds = server.in_flight_per_second()
+    assert len(seconds) == int(end - origin) + 1
+    assert sum(seconds) == pytest.approx(0.5 + (end - start), abs=0.2)  # rounded per second
